@@ -1,0 +1,3 @@
+from secondself.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""Everything that happens, as one frozen, typed event class per thing.
+
+Stages publish these on the bus; logs, LEDs, metrics, the web page and tests subscribe.
+No stage calls the UI. Every event carries `t`, a timestamp on the one monotonic clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from secondself.clock import now
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    t: float = field(default_factory=now)
+
+    # Events with `text` may carry what the user said; loggers redact it above DEBUG.
+    private_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self, redact: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {"event": self.name}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if redact and f.name in self.private_fields:
+                value = f"<{len(value)} chars>" if isinstance(value, str) else "<redacted>"
+            data[f.name] = value
+        return data
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from `to_dict` output (used to read event logs back)."""
+    fields = dict(data)
+    cls = _REGISTRY[fields.pop("event")]
+    return cls(**fields)
+
+
+# --- life cycle -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelLoaded(Event):
+    model: str
+    role: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonReady(Event):
+    seconds: float
+    models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonStopping(Event):
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageError(Event):
+    stage: str
+    code: str
+    message: str
+
+
+# --- the voice path --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WakeDetected(Event):
+    model: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listening(Event):
+    follow_up: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechStarted(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeechEnded(Event):
+    duration_s: float
+    reason: str  # "silence" | "max-length"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NothingHeard(Event):
+    waited_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transcript(Event):
+    text: str
+    duration_s: float
+    seconds: float
+    private_fields: ClassVar[tuple[str, ...]] = ("text",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntentRecognized(Event):
+    intent: str
+    argument: str = ""
+    private_fields: ClassVar[tuple[str, ...]] = ("argument",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoriesRetrieved(Event):
+    ids: tuple[int, ...]
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerToken(Event):
+    text: str
+    private_fields: ClassVar[tuple[str, ...]] = ("text",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerDone(Event):
+    text: str
+    backend: str
+    first_token_s: float
+    seconds: float
+    tokens: int
+    private_fields: ClassVar[tuple[str, ...]] = ("text",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Speaking(Event):
+    sentence: str
+    synth_s: float
+    private_fields: ClassVar[tuple[str, ...]] = ("sentence",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeakingDone(Event):
+    interrupted: bool = False
+
+
+# --- memory ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemorySaved(Event):
+    memory_id: int
+    kind: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryForgotten(Event):
+    memory_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotTaken(Event):
+    path: str
+    memory_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ButtonPressed(Event):
+    action: str  # "short" | "long" | "double"

@@ -1,0 +1,1 @@
+"""Hardware adapters (button, camera, LED). Nothing here touches hardware at import time."""
