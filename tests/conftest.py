@@ -1,0 +1,52 @@
+"""Shared fixtures: the real models folder and test speech made at test time by piper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from secondself.models import ModelStore
+from secondself.paths import models_dir
+from secondself.resample import resample
+
+Say = Callable[[str], NDArray[np.int16]]
+
+
+@pytest.fixture(scope="session")
+def model_store() -> ModelStore:
+    folder = models_dir()
+    if not (folder / "manifest.toml").is_file():
+        pytest.fail(f"no models in {folder}: run `make setup` first")
+    return ModelStore(folder)
+
+
+@cache
+def _voice(path: Path) -> object:
+    from piper import PiperVoice
+
+    return PiperVoice.load(str(path))
+
+
+@pytest.fixture(scope="session")
+def say(model_store: ModelStore) -> Say:
+    """Text -> 16 kHz mono int16 speech, spoken by the piper voice (cached per text)."""
+    voice = _voice(model_store.path("en_US-joe-medium"))
+    spoken: dict[str, NDArray[np.int16]] = {}
+
+    def speak(text: str) -> NDArray[np.int16]:
+        if text not in spoken:
+            chunks = list(voice.synthesize(text))  # type: ignore[attr-defined]
+            audio = np.concatenate([c.audio_int16_array for c in chunks])
+            spoken[text] = resample(audio, chunks[0].sample_rate, 16000)
+        return spoken[text]
+
+    return speak
+
+
+def silence(seconds: float) -> NDArray[np.int16]:
+    return np.zeros(int(seconds * 16000), dtype=np.int16)
