@@ -7,12 +7,11 @@ No stage calls the UI. Every event carries `t`, a timestamp on the one monotonic
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from secondself.clock import now
-
-_REGISTRY: dict[str, type[Event]] = {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,10 +20,6 @@ class Event:
 
     # Events with `text` may carry what the user said; loggers redact it above DEBUG.
     private_fields: ClassVar[tuple[str, ...]] = ()
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
 
     @property
     def name(self) -> str:
@@ -43,8 +38,21 @@ class Event:
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an event from `to_dict` output (used to read event logs back)."""
     fields = dict(data)
-    cls = _REGISTRY[fields.pop("event")]
+    cls = event_types()[fields.pop("event")]
     return cls(**fields)
+
+
+def event_types() -> dict[str, type[Event]]:
+    """Every concrete event class by name (slotted dataclasses rule out __init_subclass__)."""
+    found: dict[str, type[Event]] = {}
+    pending = list(Event.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        # @dataclass(slots=True) replaces each class; keep only the one the module exports.
+        if getattr(sys.modules[cls.__module__], cls.__name__, None) is cls:
+            found[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return found
 
 
 # --- life cycle -----------------------------------------------------------------------

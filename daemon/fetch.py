@@ -8,6 +8,7 @@ intact files are left alone; a missing, truncated or corrupt file is fetched aga
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -16,10 +17,14 @@ import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from secondself.convert import CONVERTERS
 from secondself.errors import ModelError, Stage
 from secondself.models import MANIFEST, Manifest, Model, ModelFile, VerifiedFiles, sha256_of
+
+if TYPE_CHECKING:
+    from secondself.app import App
 
 Say = Callable[[str], None]
 
@@ -164,3 +169,33 @@ class Fetcher:
                 f"could not download {package.name}=={package.version}: {last}", Stage.SETUP
             )
         return found[0]
+
+
+# --- `secondself models ...` ----------------------------------------------------------
+
+
+def _models_command(args: argparse.Namespace, app: App) -> int:
+    from secondself.paths import cache_dir, models_dir, source_models_dir
+
+    folder = models_dir(app.config.models.dir)
+    manifest = folder / MANIFEST
+    if not manifest.is_file() and (source := source_models_dir()) is not None:
+        manifest = source / MANIFEST
+    if args.action == "list":
+        store = Manifest.load(manifest)
+        for model in store.models:
+            size = f"{model.size / 1e6:8.1f} MB" if model.size else "  (converted)"
+            print(f"{model.name:28} {model.role:14} {size}  {model.licence}")
+        return 0
+    fetcher = Fetcher(manifest, folder, cache_dir())
+    full = args.action == "verify" or args.full
+    made = fetcher.fetch_all(full=full)
+    print(f"models in {folder}: all present and verified ({made} file(s) fetched or repaired)")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("models", help="fetch, verify or list the models")
+    p.add_argument("action", choices=["fetch", "verify", "list"], nargs="?", default="fetch")
+    p.add_argument("--full", action="store_true", help="rehash every file, not only new ones")
+    p.set_defaults(handler=_models_command)

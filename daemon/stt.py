@@ -1,0 +1,189 @@
+"""Speech to text: Moonshine (fast for short commands) and faster-whisper (long memos, fallback).
+
+Both take 16 kHz mono int16 and load their model once, in the constructor. Moonshine's
+encoder takes the clip as it is, so a 2 s command costs about a sixth of Whisper's, whose
+encoder always pays for a padded 30 s window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from secondself.errors import ModelError, Stage
+from secondself.protocols import SAMPLE_RATE, Audio, Transcriber
+
+if TYPE_CHECKING:
+    from secondself.models import ModelStore
+
+MIN_SAMPLES = SAMPLE_RATE // 10  # under 0.1 s there is no word to hear (Moonshine's minimum)
+MAX_CHUNK_SAMPLES = 30 * SAMPLE_RATE  # Moonshine takes at most 64 s a call: cut longer audio
+TOKENS_PER_SECOND = 6
+TOKEN_MARGIN = 10  # plain 6/s cuts a one-word "Stop." short
+
+
+def _to_float(audio: Audio) -> NDArray[np.float32]:
+    return (np.asarray(audio, dtype=np.int16).reshape(-1).astype(np.float32)) / 32768.0
+
+
+def _session_options(threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle worker threads must not spin: the wake word and the LLM share these few cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def _split(audio: NDArray[np.float32], max_samples: int) -> list[NDArray[np.float32]]:
+    """Cut long audio into chunks, each at the quietest 100 ms of its last 5 s."""
+    chunks: list[NDArray[np.float32]] = []
+    window = SAMPLE_RATE // 10
+    while len(audio) > max_samples:
+        tail = audio[max_samples - 5 * SAMPLE_RATE : max_samples]
+        energy = np.convolve(tail**2, np.ones(window, dtype=np.float32), mode="valid")
+        cut = max_samples - 5 * SAMPLE_RATE + int(np.argmin(energy)) + window // 2
+        chunks.append(audio[:cut])
+        audio = audio[cut:]
+    chunks.append(audio)
+    return chunks
+
+
+class MoonshineTranscriber:
+    """Moonshine base-en, int8 ONNX (made at set-up by `convert/moonshine_onnx.py`)."""
+
+    def __init__(self, encoder: Path, decoder: Path, tokenizer: Path, threads: int = 1) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        try:
+            options = _session_options(threads)
+            providers = ["CPUExecutionProvider"]
+            self._encoder = ort.InferenceSession(str(encoder), options, providers=providers)
+            self._decoder = ort.InferenceSession(str(decoder), options, providers=providers)
+            self._tokenizer = Tokenizer.from_file(str(tokenizer))
+        except Exception as exc:  # onnxruntime and tokenizers raise untyped errors
+            message = f"cannot load Moonshine from {encoder.parent}: {exc}"
+            raise ModelError(message, Stage.STT) from exc
+        self._start = self._token_id("<s>")
+        self._end = self._token_id("</s>")
+        self._empty_cache = self._cache_shapes()
+        self._outputs = [o.name for o in self._decoder.get_outputs()]
+
+    def _token_id(self, token: str) -> int:
+        token_id = self._tokenizer.token_to_id(token)
+        if token_id is None:
+            raise ModelError(f"Moonshine tokenizer has no {token} token", Stage.STT)
+        return int(token_id)
+
+    def _cache_shapes(self) -> dict[str, NDArray[np.float32]]:
+        """Empty key/value caches, shaped from the model: (1, heads, 0, head_dim)."""
+        caches = {}
+        for spec in self._decoder.get_inputs():
+            if spec.name.startswith("past_key_values."):
+                _, heads, _, head_dim = spec.shape
+                caches[spec.name] = np.zeros((1, heads, 0, head_dim), dtype=np.float32)
+        if not caches:
+            raise ModelError("the Moonshine decoder has no past_key_values inputs", Stage.STT)
+        return caches
+
+    def transcribe(self, audio: Audio) -> str:
+        samples = _to_float(audio)
+        if len(samples) < MIN_SAMPLES:
+            return ""
+        pieces = [self._transcribe_chunk(chunk) for chunk in _split(samples, MAX_CHUNK_SAMPLES)]
+        return " ".join(p for p in pieces if p)
+
+    def _transcribe_chunk(self, samples: NDArray[np.float32]) -> str:
+        if len(samples) < MIN_SAMPLES:
+            return ""
+        hidden = self._encoder.run(None, {"input_values": samples[np.newaxis, :]})[0]
+        limit = int(len(samples) / SAMPLE_RATE * TOKENS_PER_SECOND) + TOKEN_MARGIN
+        tokens = self._decode(hidden, limit)
+        return str(self._tokenizer.decode(tokens, skip_special_tokens=True)).strip()
+
+    def _decode(self, hidden: NDArray[np.float32], limit: int) -> list[int]:
+        """Greedy decoding with the merged decoder's key/value cache."""
+        cache = dict(self._empty_cache)
+        tokens: list[int] = []
+        next_id = self._start
+        for step in range(limit):
+            feeds = {
+                "input_ids": np.array([[next_id]], dtype=np.int64),
+                "encoder_hidden_states": hidden,
+                "use_cache_branch": np.array([step > 0], dtype=np.bool_),
+                **cache,
+            }
+            logits, *present = self._decoder.run(self._outputs, feeds)
+            next_id = int(logits[0, -1].argmax())
+            if next_id == self._end:
+                break
+            tokens.append(next_id)
+            self._update_cache(cache, present, first=step == 0)
+        return tokens
+
+    def _update_cache(
+        self, cache: dict[str, NDArray[np.float32]], present: list[NDArray[np.float32]], first: bool
+    ) -> None:
+        # The encoder's keys and values are computed on the first step only and then reused.
+        for name, value in zip(self._outputs[1:], present, strict=True):
+            key = name.replace("present.", "past_key_values.", 1)
+            if first or ".decoder." in key:
+                cache[key] = value
+
+
+class WhisperTranscriber:
+    """faster-whisper (CTranslate2, int8) on the CPU: English, greedy unless beam_size > 1."""
+
+    def __init__(self, model_dir: Path, threads: int = 1, beam_size: int = 1) -> None:
+        from faster_whisper import WhisperModel
+
+        try:
+            self._model = WhisperModel(
+                str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads
+            )
+        except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError with no code
+            raise ModelError(f"cannot load Whisper from {model_dir}: {exc}", Stage.STT) from exc
+        self._beam_size = beam_size
+
+    def transcribe(self, audio: Audio) -> str:
+        samples = _to_float(audio)
+        if len(samples) < MIN_SAMPLES:
+            return ""
+        segments, _info = self._model.transcribe(
+            samples,
+            language="en",
+            beam_size=self._beam_size,
+            without_timestamps=True,
+            vad_filter=False,  # the pipeline endpoints with its own VAD before this
+            condition_on_previous_text=False,  # avoids repetition loops on long audio
+        )
+        return " ".join(s.text.strip() for s in segments if s.text.strip())
+
+
+def load_transcriber(
+    store: ModelStore, engine: str, threads: int, whisper_model: str, beam_size: int
+) -> Transcriber:
+    """The configured recogniser, loaded and ready (`stt.engine`: moonshine | whisper)."""
+    if engine == "moonshine":
+        return MoonshineTranscriber(
+            encoder=store.path("moonshine-base-en", 0),
+            decoder=store.path("moonshine-base-en", 1),
+            tokenizer=store.path("moonshine-tokenizer", 0),
+            threads=threads,
+        )
+    if engine == "whisper":
+        # CTranslate2 loads a folder: check all its files, then hand over the folder.
+        files = [
+            store.path(whisper_model, i)
+            for i in range(len(store.manifest.get(whisper_model).files))
+        ]
+        model_dir = files[1].parent  # file 1 is model.bin
+        return WhisperTranscriber(model_dir, threads=threads, beam_size=beam_size)
+    raise ModelError(f"unknown stt.engine '{engine}' (moonshine or whisper)", Stage.STT)

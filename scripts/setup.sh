@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# One set-up for `make run`, `make test` and `make setup`: installs what is missing and
+# nothing else, so a second run finishes in seconds.
+#   scripts/setup.sh           run-time needs: Debian packages, venv, models (quick check)
+#   scripts/setup.sh --test    also the test tools (virtual sound card, speech tools)
+#   scripts/setup.sh --full    also rehash every model file (finds silent corruption)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TEST=0
+FULL=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) TEST=1 ;;
+    --full) FULL=1 ;;
+    *) echo "setup: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+CACHE="${SECONDSELF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/secondself}"
+VENV=.venv
+LLAMA_VERSION=0.3.36
+STEP=""
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+step() { STEP="$1"; }
+trap 'rc=$?; [ $rc -ne 0 ] && printf "setup: FAILED during: %s (exit %s)\n" "$STEP" "$rc" >&2' EXIT
+# pip.conf on some machines names local indexes that do not exist; their warnings are noise.
+quiet_pip() { grep -v -E "is ignored: it is neither a file nor a directory" || true; }
+
+# --- Debian packages ----------------------------------------------------------------------
+step "Debian packages"
+PACKAGES=(libportaudio2 python3-venv python3-dev cmake g++)
+if [ "$TEST" = 1 ]; then
+  PACKAGES+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox)
+fi
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  say "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
+
+# --- llama-cpp-python: compiled once per CPU, then reused from the cache -----------------
+step "llama-cpp-python build"
+# The wheel is built for this CPU's features (faster); the key keeps a different CPU
+# (or a Pi) from reusing it.
+cpu_key="$(uname -m)-$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo | sha256sum | cut -c1-12)"
+WHEELS="$CACHE/wheels/$cpu_key"
+if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  say "building llama-cpp-python $LLAMA_VERSION for this CPU (once; about 4 min on 2 x86 cores, 20-40 min on a Pi 5)"
+  mkdir -p "$WHEELS"
+  build_venv="$CACHE/build-venv"
+  [ -x "$build_venv/bin/pip" ] || python3 -m venv "$build_venv"
+  "$build_venv/bin/pip" install -q --upgrade pip wheel 2>&1 | quiet_pip
+  # -v streams the compiler's progress ([n/m] lines) so a long build is visibly alive.
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$build_venv/bin/pip" wheel -v --no-deps \
+      -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION" 2>&1 \
+    | grep --line-buffered -E '^\s*\[[0-9]+/[0-9]+\]|Successfully|ERROR|error:' || true
+  ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1 \
+    || { echo "setup: llama-cpp-python failed to build (needs cmake and g++)" >&2; exit 1; }
+fi
+
+# --- virtualenv ---------------------------------------------------------------------------
+step "Python virtualenv"
+stamp_now="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-$cpu_key"
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating virtualenv in $VENV"
+  python3 -m venv "$VENV"
+fi
+if [ "$(cat "$VENV/.setup-stamp" 2>/dev/null)" != "$stamp_now" ]; then
+  say "installing Python packages into $VENV (pinned in constraints.txt)"
+  "$VENV/bin/pip" install -q --upgrade pip 2>&1 | quiet_pip
+  "$VENV/bin/pip" install --progress-bar on -c constraints.txt --find-links "$WHEELS" \
+      -e ".[convert,dev]" 2>&1 | quiet_pip
+  echo "$stamp_now" > "$VENV/.setup-stamp"
+fi
+
+# --- models -------------------------------------------------------------------------------
+step "models"
+if [ "$FULL" = 1 ]; then
+  "$VENV/bin/secondself" models fetch --full
+else
+  "$VENV/bin/secondself" models fetch
+fi
+step "done"
