@@ -104,7 +104,11 @@ def check_audio(config_input: str, config_output: str) -> Iterator[Check]:
     ):
         found = [d for d in devices if d[key] > 0]
         if wanted:
-            found = [d for i, d in enumerate(found) if wanted in (str(i), d["name"]) or wanted in d["name"]]
+            found = [
+                d
+                for i, d in enumerate(found)
+                if wanted in (str(i), d["name"]) or wanted in d["name"]
+            ]
         if found:
             yield Check(kind, Status.OK, f"{found[0]['name']} ({len(found)} found)")
         else:
@@ -157,7 +161,9 @@ def check_gpio() -> Iterator[Check]:
 def check_home(home: Path) -> Iterator[Check]:
     probe = home if home.exists() else next((p for p in home.parents if p.exists()), Path("/"))
     if not os.access(probe, os.W_OK):
-        yield Check("data home", Status.FAIL, f"{home} is not writable", f"chown the folder {probe}")
+        yield Check(
+            "data home", Status.FAIL, f"{home} is not writable", f"chown the folder {probe}"
+        )
     else:
         yield Check("data home", Status.OK, str(home))
     free = shutil.disk_usage(probe).free

@@ -15,11 +15,11 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from secondself.convert import CONVERTERS
+from secondself.convert import CONVERTERS, Converter
 from secondself.errors import ModelError, Stage
 from secondself.models import MANIFEST, Manifest, Model, ModelFile, VerifiedFiles, sha256_of
 
@@ -34,7 +34,15 @@ def _say(message: str) -> None:
 
 
 class Fetcher:
-    def __init__(self, manifest_path: Path, models_dir: Path, cache: Path, say: Say = _say):
+    def __init__(
+        self,
+        manifest_path: Path,
+        models_dir: Path,
+        cache: Path,
+        say: Say = _say,
+        converters: Mapping[str, Converter] = CONVERTERS,
+    ) -> None:
+        self.converters = converters
         self.manifest = Manifest.load(manifest_path)
         self.manifest_path = manifest_path
         self.models_dir = models_dir
@@ -122,7 +130,7 @@ class Fetcher:
 
     def _convert(self, model: Model) -> None:
         assert model.convert is not None
-        converter = CONVERTERS.get(model.convert)
+        converter = self.converters.get(model.convert)
         if converter is None:
             raise ModelError(f"{model.name}: unknown converter '{model.convert}'", Stage.SETUP)
         inputs = [
