@@ -109,7 +109,7 @@ class Fetcher:
                     wheel.unlink()
             raise ModelError(
                 f"{file.path}: checksum {actual[:12]}... does not match the manifest "
-                f"({(file.sha256 or '')[:12]}...); the download was removed, run `make setup` again",
+                f"({(file.sha256 or '')[:12]}...); the download was removed: run `make setup`",
                 Stage.SETUP,
             )
         os.replace(tmp, target)
