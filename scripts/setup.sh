@@ -50,7 +50,7 @@ fi
 step "llama-cpp-python build"
 # The wheel is built for this CPU's features (faster); the key keeps a different CPU
 # (or a Pi) from reusing it.
-cpu_key="$(uname -m)-$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo | sha256sum | cut -c1-12)"
+cpu_key="$(uname -m)-$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo | sha256sum | cut -c1-12)-b2"
 WHEELS="$CACHE/wheels/$cpu_key"
 if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   say "building llama-cpp-python $LLAMA_VERSION for this CPU (once; about 4 min on 2 x86 cores, 20-40 min on a Pi 5)"
@@ -58,8 +58,16 @@ if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   build_venv="$CACHE/build-venv"
   [ -x "$build_venv/bin/pip" ] || python3 -m venv "$build_venv"
   "$build_venv/bin/pip" install -q --upgrade pip wheel 2>&1 | quiet_pip
+  cmake_args="${CMAKE_ARGS:-}"
+  if [ "$(uname -m)" = x86_64 ] && [ -z "$cmake_args" ]; then
+    # Not GGML_NATIVE: on CPUs with AMX (Sapphire Rapids) llama.cpp's AMX path segfaults
+    # in its first decode (ggml-org/llama.cpp#20824). AVX2/FMA is fast and safe.
+    cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+    grep -q -w avx2 /proc/cpuinfo || cmake_args="-DGGML_NATIVE=OFF"
+  fi
   # -v streams the compiler's progress ([n/m] lines) so a long build is visibly alive.
-  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$build_venv/bin/pip" wheel -v --no-deps \
+  CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+    "$build_venv/bin/pip" wheel -v --no-cache-dir --no-deps \
       -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION" 2>&1 \
     | grep --line-buffered -E '^\s*\[[0-9]+/[0-9]+\]|Successfully|ERROR|error:' || true
   ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1 \

@@ -1,0 +1,108 @@
+"""The local answer model (llama.cpp) and the prompt it is given.
+
+The fixed instructions come first and never change between turns, so llama.cpp's prefix
+reuse keeps them in the KV cache: only the memories, recent turns and the question are
+evaluated per turn, which is most of the time to first token.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from secondself.errors import ModelError, Stage
+from secondself.protocols import ChatMessage
+
+INSTRUCTIONS = (
+    "You are the user's second self: a personal assistant that answers from the user's own "
+    "memories. Answer the question in one or two short, plain sentences, speaking to the user "
+    "as 'you'. Use only the memories given. If they do not contain the answer, say that you "
+    "do not know yet. Do not invent names, numbers or dates."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A retrieved memory as the prompt and the answer's sources see it."""
+
+    memory_id: int
+    text: str
+    when: str  # a short date, e.g. "2026-11-25"
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    question: str
+    answer: str
+
+
+def build_messages(
+    question: str,
+    sources: Sequence[Source],
+    history: Sequence[Turn] = (),
+    directives: str = "",
+) -> list[ChatMessage]:
+    system = INSTRUCTIONS + (f" {directives.strip()}" if directives.strip() else "")
+    messages = [ChatMessage("system", system)]
+    for turn in history:
+        messages.append(ChatMessage("user", turn.question))
+        messages.append(ChatMessage("assistant", turn.answer))
+    if sources:
+        notes = "\n".join(f"- ({s.when}) {s.text}" for s in sources)
+        content = f"My memories:\n{notes}\n\nQuestion: {question}"
+    else:
+        content = f"My memories: (none found)\n\nQuestion: {question}"
+    messages.append(ChatMessage("user", content))
+    return messages
+
+
+class LlamaAnswerModel:
+    """A GGUF chat model in llama.cpp, loaded once, streaming tokens.
+
+    One generation at a time: llama.cpp contexts are not thread-safe.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        threads: int = 1,
+        context: int = 2048,
+        temperature: float = 0.2,
+    ) -> None:
+        from llama_cpp import Llama
+
+        self.name = name
+        self.path = path
+        self._temperature = temperature
+        self._lock = threading.Lock()
+        try:
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=context,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot load answer model {path}: {exc}", Stage.ANSWER) from exc
+
+    def stream(self, messages: Sequence[ChatMessage], max_tokens: int) -> Iterator[str]:
+        with self._lock:
+            chunks: Iterator[Any] = self._llm.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                max_tokens=max_tokens,
+                temperature=self._temperature,
+                stream=True,
+            )
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+
+    def close(self) -> None:
+        self._llm.close()
