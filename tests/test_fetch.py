@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from secondself.errors import ModelError
 from secondself.fetch import Fetcher
 from secondself.models import ModelStore
