@@ -116,7 +116,9 @@ class OpenWakeWord:
         self._classifier = cpu_session(classifier_path)
         model_input = self._classifier.get_inputs()[0]
         self._input_name = model_input.name
-        self._features = WakeFeatures(melspec_path, embedding_path, history=model_input.shape[1])
+        history = model_input.shape[1]  # embeddings per decision: 16 for the stock models
+        history = history if isinstance(history, int) else 16
+        self._features = WakeFeatures(melspec_path, embedding_path, history=history)
         self._pending = np.zeros(0, dtype=np.int16)
         self._frames_seen = 0
         self._last_score = 0.0
@@ -129,7 +131,9 @@ class OpenWakeWord:
         self._pending = audio[steps * FRAME_SAMPLES :].copy()
         if steps == 0:
             return self._last_score
-        return max(self._step(audio[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]) for i in range(steps))
+        return max(
+            self._step(audio[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]) for i in range(steps)
+        )
 
     def reset(self) -> None:
         """Forget what was heard: the next `WARMUP_FRAMES` frames score 0."""
