@@ -15,11 +15,11 @@ test:
 	@bash $(SETUP) --test
 	@.venv/bin/ruff check daemon hw tests scripts
 	@.venv/bin/ruff format --check daemon hw tests scripts
-	@.venv/bin/mypy daemon hw
+	@scripts/typecheck.sh
 	@.venv/bin/python -m pytest -q
 
 lint:
-	@.venv/bin/ruff check daemon hw tests scripts && .venv/bin/mypy daemon hw
+	@.venv/bin/ruff check daemon hw tests scripts && scripts/typecheck.sh
 
 clean:
 	rm -rf .venv build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -93,8 +93,9 @@ class LlamaAnswerModel:
 
     def stream(self, messages: Sequence[ChatMessage], max_tokens: int) -> Iterator[str]:
         with self._lock:
-            chunks: Iterator[Any] = self._llm.create_chat_completion(
-                messages=[{"role": m.role, "content": m.content} for m in messages],
+            request: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
+            chunks: Any = self._llm.create_chat_completion(
+                messages=request,
                 max_tokens=max_tokens,
                 temperature=self._temperature,
                 stream=True,

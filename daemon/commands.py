@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -60,8 +61,8 @@ def _registrars() -> list[Registrar]:
 
     found: list[Registrar] = [register_core, fetch.register, doctor.register, daemon.register]
     try:
-        from secondself.memory import commands as memory_commands
-    except ImportError:
+        memory_commands = importlib.import_module("secondself.memory.commands")
+    except ModuleNotFoundError:  # until the memory store lands
         pass
     else:
         found.append(memory_commands.register)

@@ -176,7 +176,8 @@ def load_config(
             raise ConfigError(f"config file not found: {extra_file}")
         _merge(merged, _read_file(extra_file))
     _merge(merged, _from_environment(environ))
-    return _build(Config, merged, "")
+    config: Config = _build(Config, merged, "")
+    return config
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -1,0 +1,269 @@
+"""One conversation turn: transcript -> intent -> memory -> streamed answer -> speech.
+
+The orchestrator owns the order of stages and nothing else. Each blocking stage runs in a
+worker thread; the answer streams through the sentence splitter into the synthesizer and
+the speaker, so the first sentence plays while the rest is still being generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from secondself.answer import Source, Turn, build_messages
+from secondself.bus import Bus
+from secondself.errors import SecondselfError
+from secondself.events import (
+    AnswerDone,
+    AnswerToken,
+    IntentRecognized,
+    MemoriesRetrieved,
+    MemoryForgotten,
+    MemorySaved,
+    Speaking,
+    SpeakingDone,
+    StageError,
+    Transcript,
+)
+from secondself.intent import Intent, recognize
+from secondself.protocols import (
+    SAMPLE_RATE,
+    AnswerModel,
+    Audio,
+    ChatMessage,
+    Speaker,
+    Speech,
+    Synthesizer,
+    Transcriber,
+)
+from secondself.sentences import SentenceSplitter
+
+
+class MemoryPort(Protocol):
+    """What a conversation needs from the user's memory (the store adapts to this)."""
+
+    def recall(self, question: str, k: int) -> list[Source]: ...
+
+    def remember(self, text: str, source: str, kind: str = "note") -> int: ...
+
+    def forget_matching(self, text: str) -> list[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSettings:
+    max_tokens: int = 96
+    top_k: int = 5
+    history_turns: int = 3  # earlier question/answer pairs given to the model (follow-ups)
+
+
+@dataclass(slots=True)
+class TurnResult:
+    text: str  # what the user said
+    intent: Intent
+    reply: str = ""
+    sources: list[Source] = field(default_factory=list)
+    backend: str = "local"
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+REPLIES = {
+    "saved": "Okay, I'll remember that.",
+    "forgot_none": "I found nothing like that to forget.",
+    "no_camera": "The camera is not set up yet.",
+    "sorry": "Sorry, something went wrong. Please try again.",
+    "corrected": "Thanks, I'll remember that.",
+}
+
+
+def forgot_reply(count: int) -> str:
+    return f"Done. I forgot {count} {'memory' if count == 1 else 'memories'}."
+
+
+class Conversation:
+    def __init__(
+        self,
+        bus: Bus,
+        stt: Transcriber,
+        memory: MemoryPort,
+        answerer: AnswerModel,
+        synth: Synthesizer,
+        speaker: Speaker,
+        settings: TurnSettings | None = None,
+    ) -> None:
+        self.bus = bus
+        self.stt = stt
+        self.memory = memory
+        self.answerer = answerer
+        self.synth = synth
+        self.speaker = speaker
+        self.settings = settings or TurnSettings()
+        self.history: deque[Turn] = deque(maxlen=self.settings.history_turns)
+        self._cancel = threading.Event()
+
+    # -- entry points ----------------------------------------------------------------------
+
+    async def turn(self, audio: Audio) -> TurnResult:
+        """Transcribe an utterance and act on it."""
+        start = time.perf_counter()
+        text = await asyncio.to_thread(self.stt.transcribe, audio)
+        stt_s = time.perf_counter() - start
+        self.bus.publish(Transcript(text=text, duration_s=audio.size / SAMPLE_RATE, seconds=stt_s))
+        result = await self.handle_text(text)
+        result.timings_ms = {"stt": stt_s * 1000, **result.timings_ms}
+        return result
+
+    async def handle_text(self, text: str) -> TurnResult:
+        """Act on what the user said (also the entry point of `ask` and of tests)."""
+        self._cancel.clear()
+        recognized = recognize(text)
+        self.bus.publish(IntentRecognized(intent=recognized.intent, argument=recognized.argument))
+        result = TurnResult(text=text, intent=recognized.intent)
+        try:
+            match recognized.intent:
+                case Intent.ASK:
+                    await self._answer(recognized.argument, result)
+                case Intent.REMEMBER:
+                    await self._remember(recognized.argument, result, "note")
+                case Intent.CORRECT:
+                    await self._remember(recognized.argument, result, "correction")
+                case Intent.FORGET:
+                    await self._forget(recognized.argument, result)
+                case Intent.STOP:
+                    self.stop()
+                case Intent.SNAPSHOT:
+                    await self._say(REPLIES["no_camera"], result)
+                case Intent.HOW_SURE:
+                    await self._say("I can't tell yet how sure I am.", result)
+        except SecondselfError as exc:
+            self.bus.publish(
+                StageError(stage=str(exc.stage or "turn"), code=exc.code, message=exc.message)
+            )
+            await self._say(REPLIES["sorry"], result)
+        return result
+
+    def stop(self) -> None:
+        """Barge-in or "stop": end generation and playback now (any thread)."""
+        self._cancel.set()
+        self.speaker.stop()
+
+    # -- intents ---------------------------------------------------------------------------
+
+    async def _answer(self, question: str, result: TurnResult) -> None:
+        start = time.perf_counter()
+        sources = await asyncio.to_thread(self.memory.recall, question, self.settings.top_k)
+        recall_s = time.perf_counter() - start
+        self.bus.publish(
+            MemoriesRetrieved(ids=tuple(s.memory_id for s in sources), seconds=recall_s)
+        )
+        result.sources = sources
+        result.timings_ms["memory"] = recall_s * 1000
+        messages = build_messages(question, sources, list(self.history))
+        await self._stream_reply(messages, result)
+        if result.reply and not result.interrupted:
+            self.history.append(Turn(question, result.reply))
+
+    async def _remember(self, text: str, result: TurnResult, kind: str) -> None:
+        if not text:
+            await self._say("What should I remember?", result)
+            return
+        start = time.perf_counter()
+        memory_id = await asyncio.to_thread(self.memory.remember, text, "voice", kind)
+        result.timings_ms["memory"] = (time.perf_counter() - start) * 1000
+        self.bus.publish(MemorySaved(memory_id=memory_id, kind=kind, source="voice"))
+        await self._say(REPLIES["corrected" if kind == "correction" else "saved"], result)
+
+    async def _forget(self, text: str, result: TurnResult) -> None:
+        ids = await asyncio.to_thread(self.memory.forget_matching, text)
+        if ids:
+            self.bus.publish(MemoryForgotten(memory_ids=tuple(ids)))
+        await self._say(forgot_reply(len(ids)) if ids else REPLIES["forgot_none"], result)
+
+    # -- speech ----------------------------------------------------------------------------
+
+    async def _say(self, text: str, result: TurnResult) -> None:
+        result.reply = text
+        speech = await self._synthesize(text)
+        await self._play([speech], result)
+
+    async def _synthesize(self, sentence: str) -> Speech:
+        start = time.perf_counter()
+        audio = await asyncio.to_thread(self.synth.synthesize, sentence)
+        self.bus.publish(Speaking(sentence=sentence, synth_s=time.perf_counter() - start))
+        return Speech(audio, self.synth.sample_rate)
+
+    async def _play(self, speeches: Sequence[Speech], result: TurnResult) -> None:
+        for speech in speeches:
+            if self._cancel.is_set():
+                break
+            await asyncio.to_thread(self.speaker.play, speech)
+        result.interrupted = self._cancel.is_set()
+        self.bus.publish(SpeakingDone(interrupted=result.interrupted))
+
+    async def _stream_reply(self, messages: list[ChatMessage], result: TurnResult) -> None:
+        """LLM tokens -> sentences -> speech -> speaker, all overlapping."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        to_play: asyncio.Queue[Speech | None] = asyncio.Queue()
+        start = time.perf_counter()
+        first_token_s: list[float] = []
+        tokens = 0
+
+        def generate() -> None:
+            nonlocal tokens
+            try:
+                for piece in self.answerer.stream(messages, self.settings.max_tokens):
+                    if self._cancel.is_set():
+                        break
+                    if not first_token_s:
+                        first_token_s.append(time.perf_counter() - start)
+                    tokens += 1
+                    loop.call_soon_threadsafe(pieces.put_nowait, piece)
+            finally:
+                loop.call_soon_threadsafe(pieces.put_nowait, None)
+
+        async def speak_sentences() -> None:
+            splitter = SentenceSplitter()
+            text = ""
+            while (piece := await pieces.get()) is not None:
+                text += piece
+                self.bus.publish(AnswerToken(text=piece))
+                for sentence in splitter.feed(piece):
+                    await to_play.put(await self._synthesize(sentence))
+            for sentence in splitter.flush():
+                if not self._cancel.is_set():
+                    await to_play.put(await self._synthesize(sentence))
+            result.reply = text.strip()
+            await to_play.put(None)
+
+        async def play() -> None:
+            first = True
+            while (speech := await to_play.get()) is not None:
+                if self._cancel.is_set():
+                    continue
+                if first:
+                    result.timings_ms["first_audio"] = (time.perf_counter() - start) * 1000
+                    first = False
+                await asyncio.to_thread(self.speaker.play, speech)
+
+        generator = asyncio.create_task(asyncio.to_thread(generate))
+        await asyncio.gather(speak_sentences(), play(), generator)
+        total = time.perf_counter() - start
+        result.timings_ms["answer"] = total * 1000
+        result.timings_ms["first_token"] = (first_token_s[0] if first_token_s else total) * 1000
+        result.interrupted = self._cancel.is_set()
+        self.bus.publish(
+            AnswerDone(
+                text=result.reply,
+                backend=result.backend,
+                first_token_s=first_token_s[0] if first_token_s else total,
+                seconds=total,
+                tokens=tokens,
+            )
+        )
+        self.bus.publish(SpeakingDone(interrupted=result.interrupted))
