@@ -1,0 +1,105 @@
+"""Small fakes behind the stage Protocols, for orchestration tests only."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from secondself.answer import Source
+from secondself.protocols import Audio, ChatMessage, Speech
+
+
+class ScriptedTranscriber:
+    def __init__(self, texts: Sequence[str]) -> None:
+        self._texts = list(texts)
+
+    def transcribe(self, audio: Audio) -> str:
+        return self._texts.pop(0)
+
+
+class ListMemory:
+    """Keeps memories in a list; recall = every memory sharing a word with the question."""
+
+    def __init__(self) -> None:
+        self.memories: dict[int, str] = {}
+        self.kinds: dict[int, str] = {}
+
+    def recall(self, question: str, k: int) -> list[Source]:
+        words = set(question.lower().strip("?.!").split())
+        hits = [
+            Source(i, text, "2026-11-25", 0.9)
+            for i, text in self.memories.items()
+            if words & set(text.lower().split())
+        ]
+        return hits[:k]
+
+    def remember(self, text: str, source: str, kind: str = "note") -> int:
+        memory_id = len(self.memories) + 1
+        self.memories[memory_id] = text
+        self.kinds[memory_id] = kind
+        return memory_id
+
+    def forget_matching(self, text: str) -> list[int]:
+        ids = [i for i, t in self.memories.items() if text.lower() in t.lower()]
+        for i in ids:
+            del self.memories[i]
+        return ids
+
+
+class ScriptedAnswerModel:
+    """Yields the scripted pieces; can hold after a piece until the test releases it."""
+
+    name = "scripted"
+
+    def __init__(self, pieces: Sequence[str], hold_after: int | None = None) -> None:
+        self.pieces = list(pieces)
+        self.hold_after = hold_after
+        self.release = threading.Event()
+        self.finished = threading.Event()
+        self.seen: list[list[ChatMessage]] = []
+
+    def stream(self, messages: Sequence[ChatMessage], max_tokens: int) -> Iterator[str]:
+        self.seen.append(list(messages))
+        self.finished.clear()
+        for index, piece in enumerate(self.pieces):
+            yield piece
+            if index == self.hold_after:
+                self.release.wait(5)
+        self.finished.set()
+
+
+class ToneSynthesizer:
+    """Speech whose length follows the text, so tests can tell sentences apart."""
+
+    sample_rate = 16000
+
+    def __init__(self) -> None:
+        self.spoken: list[str] = []
+
+    def synthesize(self, text: str) -> Audio:
+        self.spoken.append(text)
+        return np.full(len(text) * 10, 1000, dtype=np.int16)
+
+
+class RecordingSpeaker:
+    """Records what it plays; `hold=True` blocks each play until `stop()` (barge-in tests)."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.played: list[Speech] = []
+        self.hold = hold
+        self.started = threading.Event()
+        self._stopped = threading.Event()
+        self.on_play: list[object] = []
+
+    def play(self, speech: Speech) -> None:
+        self.played.append(speech)
+        self.started.set()
+        for callback in self.on_play:
+            callback()  # type: ignore[operator]
+        if self.hold:
+            self._stopped.wait(5)
+
+    def stop(self) -> None:
+        self._stopped.set()

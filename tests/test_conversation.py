@@ -1,0 +1,152 @@
+"""Orchestration of one turn, with small fakes behind the stage Protocols."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from secondself.bus import Bus
+from secondself.conversation import REPLIES, Conversation
+from secondself.events import (
+    AnswerDone,
+    Event,
+    IntentRecognized,
+    MemoriesRetrieved,
+    MemoryForgotten,
+    MemorySaved,
+    SpeakingDone,
+    Transcript,
+)
+from secondself.intent import Intent
+from tests.fakes import (
+    ListMemory,
+    RecordingSpeaker,
+    ScriptedAnswerModel,
+    ScriptedTranscriber,
+    ToneSynthesizer,
+)
+
+pytestmark = pytest.mark.unit
+
+AUDIO = np.zeros(16000, dtype=np.int16)
+
+
+def build(
+    texts: list[str],
+    answer: ScriptedAnswerModel | None = None,
+    speaker: RecordingSpeaker | None = None,
+) -> tuple[Conversation, list[Event], ListMemory, ToneSynthesizer, RecordingSpeaker]:
+    bus = Bus()
+    events: list[Event] = []
+    bus.on(events.append)
+    memory = ListMemory()
+    synth = ToneSynthesizer()
+    speaker = speaker or RecordingSpeaker()
+    conversation = Conversation(
+        bus,
+        ScriptedTranscriber(texts),
+        memory,
+        answer or ScriptedAnswerModel(["Your dog ", "is called ", "Biscuit."]),
+        synth,
+        speaker,
+    )
+    return conversation, events, memory, synth, speaker
+
+
+def test_remember_then_ask_uses_the_memory() -> None:
+    answer = ScriptedAnswerModel(["Your dog ", "is called ", "Biscuit."])
+    conversation, events, memory, synth, _ = build(
+        ["Hey Jarvis, remember that my dog is called Biscuit.", "What is my dog's name?"], answer
+    )
+
+    async def scenario() -> None:
+        saved = await conversation.turn(AUDIO)
+        assert saved.intent is Intent.REMEMBER
+        asked = await conversation.turn(AUDIO)
+        assert asked.reply == "Your dog is called Biscuit."
+        assert [s.text for s in asked.sources] == ["my dog is called Biscuit"]
+        assert {"stt", "memory", "first_token", "first_audio", "answer"} <= set(asked.timings_ms)
+
+    asyncio.run(scenario())
+    assert list(memory.memories.values()) == ["my dog is called Biscuit"]
+    assert synth.spoken == [REPLIES["saved"], "Your dog is called Biscuit."]
+    # The memory reached the model's prompt.
+    assert "my dog is called Biscuit" in answer.seen[0][-1].content
+    names = [e.name for e in events]
+    assert names[:4] == ["Transcript", "IntentRecognized", "MemorySaved", "Speaking"]
+    assert isinstance(events[0], Transcript) and events[0].duration_s == 1.0
+    assert any(isinstance(e, MemoriesRetrieved) and e.ids == (1,) for e in events)
+    assert any(isinstance(e, AnswerDone) and e.tokens == 3 for e in events)
+
+
+def test_first_sentence_plays_while_the_answer_is_still_being_generated() -> None:
+    answer = ScriptedAnswerModel(
+        ["Your dog is called Biscuit. ", "He is three ", "years old."], hold_after=0
+    )
+    speaker = RecordingSpeaker()
+    # When the first sentence reaches the speaker, the model must still be generating.
+    overlap: list[bool] = []
+    speaker.on_play.append(lambda: overlap.append(not answer.finished.is_set()))
+    speaker.on_play.append(answer.release.set)
+    conversation, _, _, synth, _ = build(["What about my dog?"], answer, speaker)
+    result = asyncio.run(conversation.turn(AUDIO))
+    assert overlap[0] is True
+    assert synth.spoken == ["Your dog is called Biscuit.", "He is three years old."]
+    assert result.reply == "Your dog is called Biscuit. He is three years old."
+
+
+def test_stop_interrupts_playback_and_generation() -> None:
+    answer = ScriptedAnswerModel(["A long first sentence here. ", "And more. ", "And more."])
+    speaker = RecordingSpeaker(hold=True)
+    conversation, events, _, _, _ = build(["Tell me a story"], answer, speaker)
+
+    async def scenario() -> bool:
+        task = asyncio.create_task(conversation.turn(AUDIO))
+        await asyncio.to_thread(speaker.started.wait, 5)
+        conversation.stop()
+        result = await asyncio.wait_for(task, 5)
+        return result.interrupted
+
+    assert asyncio.run(scenario()) is True
+    assert len(speaker.played) == 1
+    assert [e for e in events if isinstance(e, SpeakingDone)][-1].interrupted
+
+
+def test_follow_up_sees_the_previous_turn() -> None:
+    answer = ScriptedAnswerModel(["Your dog is called Biscuit."])
+    conversation, _, _, _, _ = build(["What is my dog's name?", "And how old is he?"], answer)
+
+    async def scenario() -> None:
+        await conversation.turn(AUDIO)
+        await conversation.turn(AUDIO)
+
+    asyncio.run(scenario())
+    second = answer.seen[1]
+    assert [m.role for m in second] == ["system", "user", "assistant", "user"]
+    assert second[1].content == "What is my dog's name?"
+    assert second[2].content == "Your dog is called Biscuit."
+
+
+def test_forget_by_voice_removes_and_says_how_many() -> None:
+    conversation, events, memory, synth, _ = build(
+        ["Remember that the spare key is under the blue pot.", "Forget the spare key."]
+    )
+
+    async def scenario() -> None:
+        await conversation.turn(AUDIO)
+        await conversation.turn(AUDIO)
+
+    asyncio.run(scenario())
+    assert memory.memories == {}
+    assert synth.spoken[-1] == "Done. I forgot 1 memory."
+    assert any(isinstance(e, MemoryForgotten) and e.memory_ids == (1,) for e in events)
+
+
+def test_correction_is_saved_as_a_correction() -> None:
+    conversation, events, memory, _, _ = build(["No, it's Rex."])
+    asyncio.run(conversation.turn(AUDIO))
+    assert memory.kinds == {1: "correction"}
+    assert any(isinstance(e, MemorySaved) and e.kind == "correction" for e in events)
+    assert any(isinstance(e, IntentRecognized) and e.intent == "correct" for e in events)
