@@ -103,3 +103,36 @@ class RecordingSpeaker:
 
     def stop(self) -> None:
         self._stopped.set()
+
+
+# Frames for listener tests: the first sample marks what the frame "contains".
+WAKE, SPEECH, QUIET = 3, 2, 0
+
+
+def frame(kind: int) -> Audio:
+    audio = np.zeros(1280, dtype=np.int16)
+    audio[0] = kind
+    return audio
+
+
+class MarkedWakeWord:
+    """Scores 1.0 on frames marked WAKE (stays high for a few frames, like the real one)."""
+
+    name = "marked"
+
+    def __init__(self) -> None:
+        self.resets = 0
+
+    def process(self, frame: Audio) -> float:
+        return 1.0 if frame[0] == WAKE else 0.0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+class MarkedVad:
+    def speech_probability(self, frame: Audio) -> float:
+        return 0.9 if frame[0] == SPEECH else 0.05
+
+    def reset(self) -> None:
+        pass

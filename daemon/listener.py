@@ -1,0 +1,218 @@
+"""Turn-taking over audio frames: wake word, endpointing, follow-ups and barge-in.
+
+A pure state machine over (frame, frame count): no clock, no threads, no sleeps. The voice
+loop feeds it 80 ms frames and acts on the signals it returns; tests feed it recordings.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+import numpy as np
+
+from secondself.endpoint import Endpointer, EndpointSettings, Outcome
+from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, VoiceActivity, WakeWord
+
+FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
+
+
+class Mode(StrEnum):
+    IDLE = "idle"  # waiting for the wake word
+    LISTENING = "listening"  # endpointing what the user says (after a wake, or a follow-up)
+    BUSY = "busy"  # a reply is being made or spoken: only the wake word or "stop" count
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerSettings:
+    wake_threshold: float = 0.5
+    refractory_s: float = 2.0  # one "Hey Jarvis" is one wake, however long it scores high
+    endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+    follow_up_s: float = 5.0  # listen this long after a reply without the wake word; 0 = off
+    pre_wake_s: float = 0.24  # audio before the wake fired, for users who do not pause
+    stop_max_s: float = 1.5  # while busy, only utterances this short may be "stop"
+
+
+# --- signals ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Woke:
+    score: float
+    barge_in: bool  # the wake word interrupted a reply
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    audio: Audio
+    speech_s: float
+    cut: bool  # still talking at the maximum length
+    follow_up: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MaybeStop:
+    """A short utterance while busy: transcribe it, and stop the reply if it says so."""
+
+    audio: Audio
+
+
+@dataclass(frozen=True, slots=True)
+class GaveUp:
+    waited_s: float
+    follow_up: bool
+
+
+Signal = Woke | Heard | MaybeStop | GaveUp
+
+
+class Listener:
+    def __init__(
+        self, wake: WakeWord, vad: VoiceActivity, settings: ListenerSettings | None = None
+    ) -> None:
+        self.wake = wake
+        self.vad = vad
+        self.settings = settings or ListenerSettings()
+        self.mode = Mode.IDLE
+        self.muted = False
+        self._refractory_frames = 0
+        self._recent: deque[Audio] = deque(maxlen=max(1, round(self.settings.pre_wake_s / FRAME_S)))
+        self._frames: list[Audio] = []  # frames since listening began
+        self._pre_wake: list[Audio] = []
+        self._offset = 0  # frames dropped from the front of _frames
+        self._endpointer: Endpointer | None = None
+        self._follow_up = False
+
+    # -- called by the voice loop ----------------------------------------------------------
+
+    def feed(self, frame: Audio) -> list[Signal]:
+        if self.muted:
+            return []
+        if self._refractory_frames > 0:
+            self._refractory_frames -= 1
+        match self.mode:
+            case Mode.IDLE:
+                return self._idle(frame)
+            case Mode.LISTENING:
+                return self._listening(frame)
+            case Mode.BUSY:
+                return self._busy(frame)
+
+    def reply_finished(self) -> None:
+        """The reply ended: listen for a follow-up without the wake word (or go idle)."""
+        if self.mode is not Mode.BUSY:
+            return  # a barge-in already moved on
+        # Our own voice may linger in the wake word's buffers; do not wake on it.
+        self.wake.reset()
+        if self.settings.follow_up_s > 0:
+            self._listen(follow_up=True)
+        else:
+            self._go_idle()
+
+    def set_muted(self, muted: bool) -> None:
+        self.muted = muted
+        self._go_idle()
+
+    # -- modes -----------------------------------------------------------------------------
+
+    def _idle(self, frame: Audio) -> list[Signal]:
+        score = self._wake_score(frame)
+        self._recent.append(frame)
+        if score is None:
+            return []
+        self._pre_wake = list(self._recent)
+        self._listen(follow_up=False)
+        return [Woke(score, barge_in=False)]
+
+    def _busy(self, frame: Audio) -> list[Signal]:
+        score = self._wake_score(frame)
+        if score is not None:
+            self._pre_wake = []
+            self._listen(follow_up=False)
+            return [Woke(score, barge_in=True)]
+        # Watch for a short "stop" said over the reply.
+        assert self._endpointer is not None
+        self._frames.append(frame)
+        self._endpointer.update(self.vad.speech_probability(frame), FRAME_S)
+        if not self._endpointer.finished:
+            self._trim()
+            return []
+        result = self._endpointer.result
+        self._start_stop_watch()
+        if result is not None and result.heard and result.speech_s <= self.settings.stop_max_s:
+            return [MaybeStop(self._utterance(result.frames))]
+        return []
+
+    def _listening(self, frame: Audio) -> list[Signal]:
+        assert self._endpointer is not None
+        self._frames.append(frame)
+        self._endpointer.update(self.vad.speech_probability(frame), FRAME_S)
+        if not self._endpointer.finished:
+            self._trim()
+            return []
+        result = self._endpointer.result
+        assert result is not None
+        follow_up = self._follow_up
+        if not result.heard:
+            waited = len(self._frames) * FRAME_S
+            self._go_idle()
+            return [GaveUp(waited, follow_up)]
+        audio = self._utterance(result.frames)
+        if result.start_frame == 0 and self._pre_wake:
+            # Speech was already under way when the wake word fired: keep its first word.
+            audio = np.concatenate([*self._pre_wake, audio])
+        self.mode = Mode.BUSY
+        self._start_stop_watch()
+        return [Heard(audio, result.speech_s, result.outcome is Outcome.CUT, follow_up)]
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _wake_score(self, frame: Audio) -> float | None:
+        """The wake score if it counts as a wake, else None (also keeps the refractory)."""
+        score = self.wake.process(frame)
+        if self._refractory_frames > 0 or score < self.settings.wake_threshold:
+            return None
+        self._refractory_frames = round(self.settings.refractory_s / FRAME_S)
+        self.wake.reset()
+        return score
+
+    def _listen(self, follow_up: bool) -> None:
+        settings = self.settings.endpoint
+        if follow_up:
+            settings = settings.with_timeout(self.settings.follow_up_s)
+        self.mode = Mode.LISTENING
+        self._follow_up = follow_up
+        self._begin(settings)
+
+    def _start_stop_watch(self) -> None:
+        self._begin(replace(self.settings.endpoint, max_utterance_s=self.settings.stop_max_s * 2))
+        # While busy the watch never times out: it restarts whenever it finishes.
+
+    def _begin(self, settings: EndpointSettings) -> None:
+        self.vad.reset()
+        self._endpointer = Endpointer(settings)
+        self._frames = []
+        self._offset = 0
+
+    def _go_idle(self) -> None:
+        self.mode = Mode.IDLE
+        self._endpointer = None
+        self._frames = []
+        self._pre_wake = []
+        self.wake.reset()
+        self.vad.reset()
+
+    def _trim(self) -> None:
+        """Drop frames the endpointer no longer needs (memory stays flat while waiting)."""
+        assert self._endpointer is not None
+        drop = self._endpointer.keep_from - self._offset
+        if drop > 0:
+            del self._frames[:drop]
+            self._offset += drop
+
+    def _utterance(self, frames: slice) -> Audio:
+        start = (frames.start or 0) - self._offset
+        stop = (frames.stop or 0) - self._offset
+        chunk = self._frames[max(0, start) : max(0, stop)]
+        return np.concatenate(chunk) if chunk else np.zeros(0, dtype=np.int16)

@@ -1,0 +1,120 @@
+"""Turn-taking, driven frame by frame with marked frames: no audio, no clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from secondself.endpoint import EndpointSettings
+from secondself.listener import (
+    GaveUp,
+    Heard,
+    Listener,
+    ListenerSettings,
+    MaybeStop,
+    Mode,
+    Signal,
+    Woke,
+)
+from tests.fakes import QUIET, SPEECH, WAKE, MarkedVad, MarkedWakeWord, frame
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = ListenerSettings(
+    endpoint=EndpointSettings(trailing_silence_s=0.4, no_speech_timeout_s=1.6, pre_roll_s=0.16),
+    follow_up_s=2.0,
+    refractory_s=1.0,
+)
+
+
+def run(listener: Listener, kinds: list[int]) -> list[Signal]:
+    signals: list[Signal] = []
+    for kind in kinds:
+        signals.extend(listener.feed(frame(kind)))
+    return signals
+
+
+def new() -> Listener:
+    return Listener(MarkedWakeWord(), MarkedVad(), SETTINGS)
+
+
+def test_wake_then_question_is_heard() -> None:
+    listener = new()
+    signals = run(listener, [QUIET] * 5 + [WAKE] + [QUIET] * 2 + [SPEECH] * 10 + [QUIET] * 6)
+    assert isinstance(signals[0], Woke) and not signals[0].barge_in
+    heard = signals[1]
+    assert isinstance(heard, Heard) and not heard.follow_up and not heard.cut
+    # The utterance holds the speech frames and a little pre-roll, not the whole wait.
+    kinds = [int(heard.audio[i]) for i in range(0, heard.audio.size, 1280)]
+    assert kinds.count(SPEECH) == 10
+    assert len(kinds) <= 10 + 2 + 5
+    assert listener.mode is Mode.BUSY
+
+
+def test_speech_without_the_wake_word_is_ignored() -> None:
+    listener = new()
+    assert run(listener, [SPEECH] * 30 + [QUIET] * 10) == []
+    assert listener.mode is Mode.IDLE
+
+
+def test_wake_then_silence_gives_up_and_goes_idle() -> None:
+    listener = new()
+    signals = run(listener, [WAKE] + [QUIET] * 25)
+    assert isinstance(signals[-1], GaveUp) and not signals[-1].follow_up
+    assert listener.mode is Mode.IDLE
+
+
+def test_one_long_wake_word_is_one_wake() -> None:
+    listener = new()
+    signals = run(listener, [WAKE] * 4 + [QUIET] * 2)
+    assert sum(isinstance(s, Woke) for s in signals) == 1
+
+
+def test_follow_up_needs_no_wake_word_and_times_out_to_idle() -> None:
+    listener = new()
+    run(listener, [WAKE] + [SPEECH] * 5 + [QUIET] * 6)
+    assert listener.mode is Mode.BUSY
+    listener.reply_finished()
+    assert listener.mode is Mode.LISTENING
+    signals = run(listener, [QUIET] * 3 + [SPEECH] * 5 + [QUIET] * 6)
+    assert isinstance(signals[0], Heard) and signals[0].follow_up
+    listener.reply_finished()
+    signals = run(listener, [QUIET] * 30)
+    assert isinstance(signals[0], GaveUp) and signals[0].follow_up
+    assert listener.mode is Mode.IDLE
+
+
+def test_wake_word_during_a_reply_is_a_barge_in() -> None:
+    listener = new()
+    run(listener, [WAKE] + [SPEECH] * 5 + [QUIET] * 6)
+    signals = run(listener, [QUIET] * 3 + [WAKE])
+    assert signals == [Woke(1.0, barge_in=True)]
+    assert listener.mode is Mode.LISTENING
+    listener.reply_finished()  # the interrupted reply ending later changes nothing
+    assert listener.mode is Mode.LISTENING
+
+
+def test_short_utterance_during_a_reply_may_be_stop_long_one_is_not() -> None:
+    listener = new()
+    run(listener, [WAKE] + [SPEECH] * 5 + [QUIET] * 6)
+    short = run(listener, [SPEECH] * 4 + [QUIET] * 6)
+    assert len(short) == 1 and isinstance(short[0], MaybeStop)
+    long = run(listener, [SPEECH] * 30 + [QUIET] * 6)
+    assert not any(isinstance(s, MaybeStop) for s in long)
+
+
+def test_muted_listener_ignores_the_wake_word() -> None:
+    listener = new()
+    listener.set_muted(True)
+    assert run(listener, [WAKE] + [SPEECH] * 5 + [QUIET] * 6) == []
+    listener.set_muted(False)
+    assert isinstance(run(listener, [WAKE])[0], Woke)
+
+
+def test_waiting_keeps_memory_flat() -> None:
+    listener = Listener(
+        MarkedWakeWord(),
+        MarkedVad(),
+        ListenerSettings(endpoint=EndpointSettings(no_speech_timeout_s=60)),
+    )
+    run(listener, [WAKE] + [QUIET] * 500)
+    assert len(listener._frames) < 20
