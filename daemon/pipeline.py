@@ -1,0 +1,106 @@
+"""Load every model of the voice pipeline once, timing each, publishing ModelLoaded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from secondself.answer import LlamaAnswerModel
+from secondself.bus import Bus
+from secondself.config import Config
+from secondself.embed import LlamaEmbedder, load_embedder
+from secondself.endpoint import EndpointSettings
+from secondself.events import ModelLoaded
+from secondself.listener import ListenerSettings
+from secondself.models import ModelStore
+from secondself.protocols import Transcriber
+from secondself.stt import load_transcriber
+from secondself.tts import PiperSynthesizer
+from secondself.vad import SileroVad, load_vad
+from secondself.wake import OpenWakeWord, load_wake_word
+
+T = TypeVar("T")
+
+
+@dataclass
+class Pipeline:
+    wake: OpenWakeWord
+    vad: SileroVad
+    stt: Transcriber
+    embedder: LlamaEmbedder
+    answerer: LlamaAnswerModel
+    synth: PiperSynthesizer
+    load_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def load_answer_model(store: ModelStore, config: Config) -> LlamaAnswerModel:
+    """A model name from the manifest, or a path to any GGUF the user dropped in."""
+    name = config.llm.model
+    path = store.path(name) if name in store.manifest.by_name else None
+    if path is None:
+        from pathlib import Path
+
+        from secondself.errors import ModelError, Stage
+
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ModelError(
+                f"llm.model {name!r} is neither a known model nor a file", Stage.ANSWER
+            )
+    return LlamaAnswerModel(
+        path,
+        name=name,
+        threads=config.llm.threads,
+        context=config.llm.context,
+        temperature=config.llm.temperature,
+    )
+
+
+def listener_settings(config: Config) -> ListenerSettings:
+    return ListenerSettings(
+        wake_threshold=config.wake.threshold,
+        refractory_s=config.wake.refractory_s,
+        endpoint=EndpointSettings.from_config(config.vad),
+        follow_up_s=config.vad.follow_up_s,
+    )
+
+
+def load_pipeline(config: Config, store: ModelStore, bus: Bus) -> Pipeline:
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, role: str, load: Callable[[], T]) -> T:
+        start = time.perf_counter()
+        loaded = load()
+        seconds[name] = time.perf_counter() - start
+        bus.publish(ModelLoaded(model=name, role=role, seconds=seconds[name]))
+        return loaded
+
+    stt_name = "moonshine-base-en" if config.stt.engine == "moonshine" else config.stt.whisper_model
+    pipeline = Pipeline(
+        wake=timed(config.wake.model, "wake", lambda: load_wake_word(store, config.wake.model)),
+        vad=timed("silero-vad", "vad", lambda: load_vad(store)),
+        stt=timed(
+            stt_name,
+            "stt",
+            lambda: load_transcriber(
+                store,
+                config.stt.engine,
+                config.stt.threads,
+                config.stt.whisper_model,
+                config.stt.beam_size,
+            ),
+        ),
+        embedder=timed(
+            config.embed.model,
+            "embed",
+            lambda: load_embedder(store, config.embed.model, config.embed.threads),
+        ),
+        answerer=timed(config.llm.model, "llm", lambda: load_answer_model(store, config)),
+        synth=timed(
+            config.tts.voice, "tts", lambda: PiperSynthesizer(store.path(config.tts.voice))
+        ),
+    )
+    pipeline.load_seconds = seconds
+    return pipeline

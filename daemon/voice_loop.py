@@ -1,0 +1,95 @@
+"""The voice loop: frames in, turns out. Glue between the listener and the conversation.
+
+The listener's models (wake word, VAD) run on one dedicated thread, frame by frame; turns
+run as tasks on the event loop, so the listener keeps hearing (barge-in, "stop") while a
+reply is being made and spoken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from secondself.bus import Bus
+from secondself.conversation import Conversation
+from secondself.events import Listening, NothingHeard, SpeechEnded, StageError, WakeDetected
+from secondself.intent import Intent, recognize
+from secondself.listener import GaveUp, Heard, Listener, MaybeStop, Signal, Woke
+from secondself.protocols import Audio, Transcriber
+
+log = logging.getLogger(__name__)
+
+
+class VoiceLoop:
+    def __init__(
+        self,
+        bus: Bus,
+        listener: Listener,
+        conversation: Conversation,
+        stt: Transcriber,
+        wake_name: str,
+    ) -> None:
+        self.bus = bus
+        self.listener = listener
+        self.conversation = conversation
+        self.stt = stt
+        self.wake_name = wake_name
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="listener")
+        self._turn: asyncio.Task[None] | None = None
+        self.frames_heard = 0
+
+    async def run(self, frames: AsyncIterator[Audio], wait_for_turns: bool = False) -> None:
+        """Listen until `frames` ends. `wait_for_turns` finishes each turn before reading on
+        (offline runs of recordings, where audio does not arrive in real time)."""
+        loop = asyncio.get_running_loop()
+        try:
+            async for frame in frames:
+                self.frames_heard += 1
+                signals = await loop.run_in_executor(self._executor, self.listener.feed, frame)
+                for signal in signals:
+                    await self._act(signal)
+                if wait_for_turns and self._turn is not None:
+                    await self._turn
+            if self._turn is not None:
+                await self._turn
+        finally:
+            if self._turn is not None and not self._turn.done():
+                self.conversation.stop()
+                self._turn.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._turn
+            self._executor.shutdown(wait=False)
+
+    async def _act(self, signal: Signal) -> None:
+        match signal:
+            case Woke(score=score, barge_in=barge_in):
+                if barge_in:
+                    self.conversation.stop()
+                self.bus.publish(WakeDetected(model=self.wake_name, score=score))
+                self.bus.publish(Listening(follow_up=False))
+            case Heard(audio=audio, speech_s=speech_s, cut=cut):
+                reason = "max-length" if cut else "silence"
+                self.bus.publish(SpeechEnded(duration_s=speech_s, reason=reason))
+                if self._turn is not None and not self._turn.done():
+                    await self._turn  # a barge-in: let the stopped reply wind down first
+                self._turn = asyncio.create_task(self._run_turn(audio))
+            case MaybeStop(audio=audio):
+                text = await asyncio.to_thread(self.stt.transcribe, audio)
+                if recognize(text).intent is Intent.STOP:
+                    self.conversation.stop()
+            case GaveUp(waited_s=waited_s):
+                self.bus.publish(NothingHeard(waited_s=waited_s))
+
+    async def _run_turn(self, audio: Audio) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await self.conversation.turn(audio)
+        except Exception as exc:  # one bad turn must never stop the daemon
+            log.exception("turn failed")
+            self.bus.publish(StageError(stage="turn", code="turn-failed", message=str(exc)))
+        await loop.run_in_executor(self._executor, self.listener.reply_finished)
+        if self.listener.mode == "listening":
+            self.bus.publish(Listening(follow_up=True))
