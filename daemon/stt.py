@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from secondself.errors import ModelError, Stage
+from secondself.errors import ConfigError, ModelError, Stage
 from secondself.protocols import SAMPLE_RATE, Audio, Transcriber
 
 if TYPE_CHECKING:
@@ -23,6 +23,11 @@ MIN_SAMPLES = SAMPLE_RATE // 10  # under 0.1 s there is no word to hear (Moonshi
 MAX_CHUNK_SAMPLES = 30 * SAMPLE_RATE  # Moonshine takes at most 64 s a call: cut longer audio
 TOKENS_PER_SECOND = 6
 TOKEN_MARGIN = 10  # plain 6/s cuts a one-word "Stop." short
+# Moonshine hears nothing (or stray quotes) after about 0.5 s of leading silence, and can
+# drop a one-word command followed by 1 s of silence: keep at most this much at each edge.
+EDGE_SAMPLES = SAMPLE_RATE // 4
+QUIET_DB = -30.0  # a 20 ms frame this far below the loudest one counts as quiet,
+NOISE_MARGIN_DB = 10.0  # and so does one less than this above the clip's noise floor
 
 
 def _to_float(audio: Audio) -> NDArray[np.float32]:
@@ -39,6 +44,27 @@ def _session_options(threads: int) -> Any:
     # Idle worker threads must not spin: the wake word and the LLM share these few cores.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
+
+
+def _trim_quiet_edges(audio: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Drop leading and trailing quiet beyond EDGE_SAMPLES; digital silence becomes empty."""
+    frame = SAMPLE_RATE // 50
+    count = len(audio) // frame
+    if count == 0:
+        return audio
+    rms = np.sqrt(np.mean(audio[: count * frame].reshape(count, frame) ** 2, axis=1))
+    loudest = float(rms.max())
+    if loudest == 0.0:
+        return audio[:0]
+    # Quiet means well below the loudest frame, and clearly above the noise floor.
+    floor = float(np.percentile(rms, 10))
+    threshold = max(loudest * 10 ** (QUIET_DB / 20), floor * 10 ** (NOISE_MARGIN_DB / 20))
+    loud = np.flatnonzero(rms >= threshold)
+    if len(loud) == 0:  # flat noise: nothing stands out, so nothing to trim
+        return audio
+    start = max(0, int(loud[0]) * frame - EDGE_SAMPLES)
+    end = min(len(audio), (int(loud[-1]) + 1) * frame + EDGE_SAMPLES)
+    return audio[start:end]
 
 
 def _split(audio: NDArray[np.float32], max_samples: int) -> list[NDArray[np.float32]]:
@@ -88,13 +114,15 @@ class MoonshineTranscriber:
         for spec in self._decoder.get_inputs():
             if spec.name.startswith("past_key_values."):
                 _, heads, _, head_dim = spec.shape
+                if not (isinstance(heads, int) and isinstance(head_dim, int)):
+                    raise ModelError(f"Moonshine cache {spec.name} has no fixed shape", Stage.STT)
                 caches[spec.name] = np.zeros((1, heads, 0, head_dim), dtype=np.float32)
         if not caches:
             raise ModelError("the Moonshine decoder has no past_key_values inputs", Stage.STT)
         return caches
 
     def transcribe(self, audio: Audio) -> str:
-        samples = _to_float(audio)
+        samples = _trim_quiet_edges(_to_float(audio))
         if len(samples) < MIN_SAMPLES:
             return ""
         pieces = [self._transcribe_chunk(chunk) for chunk in _split(samples, MAX_CHUNK_SAMPLES)]
@@ -179,11 +207,15 @@ def load_transcriber(
             threads=threads,
         )
     if engine == "whisper":
-        # CTranslate2 loads a folder: check all its files, then hand over the folder.
-        files = [
-            store.path(whisper_model, i)
-            for i in range(len(store.manifest.get(whisper_model).files))
-        ]
-        model_dir = files[1].parent  # file 1 is model.bin
-        return WhisperTranscriber(model_dir, threads=threads, beam_size=beam_size)
-    raise ModelError(f"unknown stt.engine '{engine}' (moonshine or whisper)", Stage.STT)
+        return WhisperTranscriber(_whisper_dir(store, whisper_model), threads, beam_size)
+    raise ConfigError(f"stt.engine: unknown engine '{engine}' (moonshine or whisper)")
+
+
+def _whisper_dir(store: ModelStore, name: str) -> Path:
+    """CTranslate2 loads a folder: check each of the model's files, then give their folder."""
+    count = len(store.manifest.get(name).files)
+    paths: list[Path] = [store.path(name, index) for index in range(count)]
+    for path in paths:
+        if path.name == "model.bin":
+            return path.parent
+    raise ModelError(f"model '{name}' has no model.bin: not a CTranslate2 Whisper", Stage.STT)
