@@ -59,8 +59,9 @@ class Fetcher:
         if self.manifest_path.resolve() != (self.models_dir / MANIFEST).resolve():
             shutil.copyfile(self.manifest_path, self.models_dir / MANIFEST)
         try:
+            wanted = self._with_inputs(only) if only is not None else None
             for model in self.manifest.order():
-                if only is not None and model.name not in only:
+                if wanted is not None and model.name not in wanted:
                     continue
                 made += self._ensure(model, full)
         finally:
@@ -68,6 +69,16 @@ class Fetcher:
             if self.store != self.models_dir:
                 self.stored.save()
         return made
+
+    def _with_inputs(self, names: set[str]) -> set[str]:
+        """The named models and, recursively, the models they are converted from."""
+        pending, found = list(names), set()
+        while pending:
+            name = pending.pop()
+            if name not in found:
+                found.add(name)
+                pending.extend(self.manifest.get(name).inputs)
+        return found
 
     def _ensure(self, model: Model, full: bool) -> int:
         broken = [f for f in model.files if self.here.check(f, full=full)]

@@ -142,3 +142,9 @@ def test_model_store_names_the_missing_file_and_the_fix(
     (models / "llm/tiny.bin").unlink()
     with pytest.raises(ModelError, match=r"tiny.bin is missing: run `make setup`"):
         ModelStore(models).path("tiny")
+
+
+def test_fetching_a_converted_model_fetches_its_inputs(setup_dirs: tuple[Path, Path, Path]) -> None:
+    _, models, _ = setup_dirs
+    assert fetcher(setup_dirs).fetch_all(only={"tiny-upper"}) == 2
+    assert (models / "llm/tiny.upper").read_bytes() == WHOLE.lower()
