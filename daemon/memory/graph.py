@@ -1,0 +1,166 @@
+"""An HNSW graph index (usearch) over the stored vectors, kept in one file beside the DB.
+
+SQLite is the source of truth; this file is a cache that can always be rebuilt from it.
+It is small-store-free: below a size threshold the store searches exactly in SQLite.
+
+Forgetting needs care: usearch's `remove` only unlinks a vector, its bytes stay in the
+slot (and in a saved file) until the slot is reused. `remove(..., purge=True)` therefore
+fills the freed slots with random vectors at once, and `save` checks the written file
+for the removed vectors' bytes, reporting failure so the caller rebuilds instead.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from usearch.index import Index
+
+FORMAT = 1
+TOMBSTONE = 1 << 62  # keys at or above this are placeholders, never memory ids
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 64
+DTYPE = "f16"  # half the memory of f32; the store re-ranks candidates with exact f32
+
+Ids = NDArray[np.int64]
+Matrix = NDArray[np.float32]
+
+
+class Graph:
+    def __init__(self, path: Path, dims: int, model: str, index: Index, seq: int = 0) -> None:
+        self.path = path
+        self.dims = dims
+        self.model = model
+        self.index = index
+        self.seq = seq  # the last vector_log entry applied
+        self.dirty = False
+        self._purged: list[bytes] = []  # stored bytes of removed vectors, until saved
+        self._rng = np.random.default_rng()
+
+    @classmethod
+    def empty(cls, path: Path, dims: int, model: str) -> Graph:
+        index = Index(
+            ndim=dims,
+            metric="cos",
+            dtype=DTYPE,
+            connectivity=CONNECTIVITY,
+            expansion_add=EXPANSION_ADD,
+            expansion_search=EXPANSION_SEARCH,
+        )
+        return cls(path, dims, model, index)
+
+    @classmethod
+    def load(cls, path: Path, dims: int, model: str) -> Graph | None:
+        """The saved graph, or None when it is missing, unreadable or for another model."""
+        try:
+            state = json.loads(sidecar(path).read_text(encoding="utf-8"))
+            if state.get("format") != FORMAT or state["model"] != model or state["dims"] != dims:
+                return None
+            graph = cls.empty(path, dims, model)
+            graph.index.load(str(path))
+            if graph.index.ndim != dims:
+                return None
+            graph.seq = int(state["seq"])
+            graph.index.expansion_search = EXPANSION_SEARCH  # type: ignore[misc]
+            return graph
+        except (OSError, ValueError, KeyError, RuntimeError):
+            return None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def add(self, ids: Ids, vectors: Matrix, threads: int = 1) -> None:
+        """Insert or replace the vectors of these ids."""
+        if len(ids) == 0:
+            return
+        keys = ids.astype(np.uint64)
+        present = keys[np.asarray(self.index.contains(keys), dtype=bool)]
+        if len(present):
+            self.index.remove(present)
+        self.index.add(keys, vectors, threads=threads)
+        self.dirty = True
+
+    def remove(self, ids: Sequence[int], purge: bool) -> None:
+        """Unlink these ids; with `purge`, overwrite their slots so their bytes are gone."""
+        keys = np.array(ids, dtype=np.uint64)
+        keys = keys[np.asarray(self.index.contains(keys), dtype=bool)] if len(keys) else keys
+        if len(keys) == 0:
+            return
+        if purge:
+            stored = self.index.get(keys, dtype="f16")
+            rows = stored if isinstance(stored, tuple) else (stored,)
+            self._purged.extend(r.tobytes() for r in rows if r is not None)
+        self.index.remove(keys)
+        if purge:
+            # Freed slots are reused by the next adds: fill them with noise, then free those.
+            noise = self._rng.standard_normal((len(keys), self.dims)).astype(np.float32)
+            noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+            tombs = np.arange(TOMBSTONE, TOMBSTONE + len(keys), dtype=np.uint64)
+            self.index.add(tombs, noise, threads=1)
+            self.index.remove(tombs)
+        self.dirty = True
+
+    def search(self, query: Matrix, count: int) -> Ids:
+        """Approximate nearest ids, best first (placeholders dropped)."""
+        if len(self.index) == 0:
+            return np.zeros(0, dtype=np.int64)
+        self.index.expansion_search = max(EXPANSION_SEARCH, count)  # type: ignore[misc]
+        matches = self.index.search(query, count, threads=1)
+        keys = np.asarray(matches.keys, dtype=np.uint64)
+        return keys[keys < TOMBSTONE].astype(np.int64)
+
+    def save(self) -> bool:
+        """Write the graph atomically; False (nothing written) if a removed vector survived."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        self.index.save(str(tmp))
+        if self._purged and _contains_any(tmp, self._purged):
+            tmp.unlink()
+            return False
+        _fsync(tmp)
+        os.replace(tmp, self.path)
+        state = {
+            "format": FORMAT,
+            "model": self.model,
+            "dims": self.dims,
+            "seq": self.seq,
+            "count": len(self),
+        }
+        side = sidecar(self.path)
+        side_tmp = side.with_name(side.name + ".tmp")
+        side_tmp.write_text(json.dumps(state), encoding="utf-8")
+        _fsync(side_tmp)
+        os.replace(side_tmp, side)
+        self._purged.clear()
+        self.dirty = False
+        return True
+
+
+def sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def delete_files(path: Path) -> None:
+    for p in (path, sidecar(path), path.with_name(path.name + ".tmp")):
+        p.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _contains_any(path: Path, patterns: list[bytes]) -> bool:
+    with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return any(data.find(p) >= 0 for p in patterns)

@@ -1,0 +1,112 @@
+"""What a memory is: the record, its kinds, sources and visibility, and search results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    NOTE = "note"
+    VOICE_NOTE = "voice_note"
+    IMAGE = "image"
+    CONVERSATION_TURN = "conversation_turn"
+    CORRECTION = "correction"
+    DOCUMENT_CHUNK = "document_chunk"
+
+
+class Visibility(StrEnum):
+    PRIVATE = "private"  # only the persona that saved it sees it
+    SHARED = "shared"  # every persona of the user sees it
+
+
+class Source(StrEnum):
+    VOICE = "voice"
+    BUTTON = "button"
+    CAMERA = "camera"
+    IMPORT = "import"
+    WEB = "web"
+    CLI = "cli"
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    id: int
+    kind: Kind
+    text: str
+    persona: str
+    visibility: Visibility
+    created: float  # unix seconds (UTC)
+    valid_from: float
+    valid_to: float | None  # None: still the current truth
+    source: Source
+    provenance: str = ""  # "notes/dog.md:12", a URL, a device name ...
+    media: str | None = None  # path relative to the user folder
+    corrects: int | None = None  # the memory this correction overrides
+    superseded_by: int | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.valid_to is None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInput:
+    """Bytes to store content-addressed next to the database (an image, a voice clip)."""
+
+    data: bytes
+    ext: str  # without the dot: "jpg", "png", "wav"
+
+
+@dataclass(frozen=True, slots=True)
+class NewMemory:
+    """A memory to be saved; the store fills in the id and, when missing, the times."""
+
+    text: str
+    kind: Kind = Kind.NOTE
+    persona: str = "personal"
+    visibility: Visibility = Visibility.PRIVATE
+    source: Source = Source.CLI
+    provenance: str = ""
+    created: float | None = None
+    valid_from: float | None = None
+    valid_to: float | None = None
+    media: MediaInput | None = None
+    corrects: int | None = None
+    # Imports of exported archives keep their own supersede links; live input is checked.
+    check_supersede: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    similarity: float  # cosine similarity of query and memory (exact, from the stored vector)
+    vector_rank: int | None  # 1-based rank in the vector candidates, None if not among them
+    bm25_rank: int | None  # 1-based rank in the FTS5 BM25 candidates, None if not matched
+    bm25: float | None  # FTS5 bm25() value (lower is better), None if not matched
+    fused: float  # the final ranking score (higher is better)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    memory: Memory
+    scores: Scores
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """Which memories a search may return. The persona filter is always applied in SQL."""
+
+    persona: str
+    kinds: tuple[Kind, ...] = ()  # () = every kind
+    visibility: Visibility | None = None  # None = private (own) and shared
+    since: float | None = None  # created >= since
+    until: float | None = None  # created < until
+    include_superseded: bool = False  # True answers "what was ..." questions
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetReport:
+    ids: tuple[int, ...]
+    texts: tuple[str, ...]
+    media_removed: tuple[str, ...] = ()
+    turns_removed: tuple[int, ...] = field(default=())

@@ -1,0 +1,809 @@
+"""One user's memory: a SQLite file (the truth), a graph index beside it, a media folder.
+
+`MemoryStore` saves, searches and forgets; the pieces it uses each do one job (schema,
+vectors, graph, fts, fusion, supersede, media). It is safe to share between threads
+(one lock), and between processes (SQLite WAL; graph indexes catch up from `vector_log`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+
+import apsw
+import numpy as np
+
+from secondself.bus import Bus
+from secondself.errors import SecondselfError, Stage, UserError
+from secondself.events import MemoryForgotten, MemorySaved
+from secondself.memory import db as dbm
+from secondself.memory import fts, fusion, media, schema, supersede, validate, vectors
+from secondself.memory.db import as_float, as_int, scalar_int
+from secondself.memory.filters import Params, condition
+from secondself.memory.graph import Graph, delete_files
+from secondself.memory.model import (
+    ForgetReport,
+    Kind,
+    MediaInput,
+    Memory,
+    NewMemory,
+    Scores,
+    SearchFilter,
+    SearchResult,
+    Source,
+    Visibility,
+)
+from secondself.memory.progress import Progress, silent
+from secondself.protocols import Embedder
+
+log = logging.getLogger(__name__)
+
+GRAPH_FILE = "memory.graph"
+GRAPH_MIN = 1000  # below this many vectors, exact sqlite-vec search is fast enough (< 1 ms)
+GRAPH_SAVE_EVERY = 1000  # changes between saves (a crash loses none: the log replays them)
+BATCH = 64
+SUPERSEDE_KINDS = (Kind.NOTE, Kind.VOICE_NOTE, Kind.CORRECTION)
+QUOTE_MIN_CHARS = 12  # shorter memories are not searched for inside conversation turns
+COLUMNS = (
+    "id, kind, text, persona, visibility, created, valid_from, valid_to, source, "
+    "provenance, media, corrects, superseded_by"
+)
+
+Clock = Callable[[], float]
+
+
+def _memory(row: Sequence[object]) -> Memory:
+    (id_, kind, text, persona, vis, created, vfrom, vto, source, prov, med, corr, sup) = row
+    return Memory(
+        id=as_int(id_),
+        kind=Kind(str(kind)),
+        text=str(text),
+        persona=str(persona),
+        visibility=Visibility(str(vis)),
+        created=as_float(created),
+        valid_from=as_float(vfrom),
+        valid_to=None if vto is None else as_float(vto),
+        source=Source(str(source)),
+        provenance=str(prov),
+        media=None if med is None else str(med),
+        corrects=None if corr is None else as_int(corr),
+        superseded_by=None if sup is None else as_int(sup),
+    )
+
+
+def _json_ids(ids: Sequence[int]) -> str:
+    return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+class MemoryStore:
+    def __init__(
+        self,
+        user_dir: Path,
+        db: apsw.Connection,
+        embedder: Embedder | None,
+        bus: Bus | None,
+        clock: Clock,
+        graph_min: int,
+        threads: int,
+    ) -> None:
+        self.user_dir = user_dir
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.graph_min = graph_min
+        self.threads = threads
+        self._embedder = embedder
+        self._graph: Graph | None = None
+        self._graph_saved_changes = 0
+        self._count_at: tuple[int, int] = (-1, 0)  # (log seq, vector count)
+        self._lock = threading.RLock()
+
+    # --- life cycle ------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        user_dir: Path,
+        embedder: Embedder | None = None,
+        *,
+        bus: Bus | None = None,
+        clock: Clock = time.time,
+        graph_min: int = GRAPH_MIN,
+        threads: int = 1,
+        progress: Progress = silent,
+    ) -> MemoryStore:
+        """Open (create, migrate) `<user_dir>/memory.db`.
+
+        With an embedder, vectors made by another model are re-embedded first (with
+        progress), so a model change never mixes incomparable vectors.
+        """
+        db = dbm.connect(user_dir / dbm.DB_NAME)
+        store = cls(user_dir, db, embedder, bus, clock, graph_min, threads)
+        if embedder is not None:
+            try:
+                store.ensure_embeddings(progress)
+            except BaseException:
+                store.close()
+                raise
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._graph is not None and self._graph.dirty:
+                with contextlib.suppress(SecondselfError):
+                    self._save_graph()
+            self._graph = None
+            self.db.close()
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            raise SecondselfError(
+                "memory-no-embedder",
+                "this memory store was opened without an embedder",
+                Stage.MEMORY,
+            )
+        return self._embedder
+
+    @property
+    def graph_path(self) -> Path:
+        return self.user_dir / GRAPH_FILE
+
+    # --- embeddings --------------------------------------------------------------------
+
+    def ensure_embeddings(self, progress: Progress = silent) -> int:
+        """Embed memories that have no vector, or all of them if the model changed.
+
+        Returns how many were (re-)embedded.
+        """
+        emb = self.embedder
+        with self._lock:
+            model = dbm.get_meta(self.db, "embed_model")
+            dims = dbm.get_meta(self.db, "embed_dims")
+            changed = model is not None and (model, dims) != (emb.name, str(emb.dimensions))
+            with self.db:
+                if changed:
+                    # Old vectors go in the same transaction as the model name: an
+                    # interrupted re-embed leaves memories without vectors (filled in on
+                    # the next open), never vectors of two models side by side.
+                    log.info("embedding model changed (%s -> %s): re-embedding", model, emb.name)
+                    self.db.execute("DELETE FROM memory_vectors")
+                    self.db.execute("DELETE FROM vector_log")
+                dbm.set_meta(self.db, "embed_model", emb.name)
+                dbm.set_meta(self.db, "embed_dims", str(emb.dimensions))
+            if changed:
+                self._drop_graph()
+            todo = [
+                (int(i), str(t))
+                for i, t in self.db.execute(
+                    "SELECT id, text FROM memories WHERE id NOT IN "
+                    "(SELECT memory_id FROM memory_vectors) ORDER BY id"
+                )
+            ]
+            for start in range(0, len(todo), BATCH):
+                chunk = todo[start : start + BATCH]
+                matrix = self._embed([t for _, t in chunk])
+                with self.db:
+                    vectors.put(self.db, [i for i, _ in chunk], matrix)
+                progress(start + len(chunk), len(todo))
+            if todo:
+                self._maintain_graph()
+            return len(todo)
+
+    def _embed(self, texts: Sequence[str]) -> vectors.Matrix:
+        emb = self.embedder
+        matrix = np.asarray(emb.embed(list(texts)), dtype=np.float32)
+        if matrix.shape != (len(texts), emb.dimensions):
+            raise SecondselfError(
+                "embed-shape",
+                f"embedder {emb.name} returned shape {matrix.shape}, "
+                f"expected ({len(texts)}, {emb.dimensions})",
+                Stage.EMBED,
+            )
+        return matrix
+
+    # --- saving ------------------------------------------------------------------------
+
+    def remember(
+        self,
+        text: str,
+        *,
+        kind: Kind = Kind.NOTE,
+        persona: str = "personal",
+        visibility: Visibility = Visibility.PRIVATE,
+        source: Source = Source.CLI,
+        provenance: str = "",
+        media: MediaInput | None = None,
+        created: float | None = None,
+        corrects: int | None = None,
+        sources: Sequence[int] = (),
+    ) -> Memory:
+        """Save one memory durably (it survives a crash once this returns)."""
+        item = NewMemory(
+            text=text,
+            kind=kind,
+            persona=persona,
+            visibility=visibility,
+            source=source,
+            provenance=provenance,
+            media=media,
+            created=created,
+            corrects=corrects,
+        )
+        (memory_id,) = self.add([item])
+        if sources:
+            self.link_sources(memory_id, sources)
+        return self.get(memory_id)
+
+    def add(
+        self, items: Sequence[NewMemory], *, progress: Progress = silent, batch: int = BATCH
+    ) -> list[int]:
+        """Save many memories in batches; each batch is one durable transaction.
+
+        Every item is checked before anything is written, so bad input changes nothing.
+        """
+        cleaned = [replace(it, text=validate.clean_text(it.text)) for it in items]
+        with self._lock:
+            for it in cleaned:
+                if it.corrects is not None:
+                    self.get(it.corrects)  # UserError for an unknown id, before writing
+            ids: list[int] = []
+            for start in range(0, len(cleaned), batch):
+                chunk = cleaned[start : start + batch]
+                ids.extend(self._add_batch(chunk))
+                progress(len(ids), len(cleaned))
+            self._maintain_graph()
+            if self._graph is not None and self._graph_saved_changes >= GRAPH_SAVE_EVERY:
+                self._save_graph()
+        return ids
+
+    def _add_batch(self, items: Sequence[NewMemory]) -> list[int]:
+        matrix = self._embed([it.text for it in items])
+        written: list[str] = []  # media files new in this batch, removed if it fails
+        paths: list[str | None] = []
+        try:
+            for it in items:
+                if it.media is None:
+                    paths.append(None)
+                    continue
+                rel, new = media.write(self.user_dir, it.media)
+                paths.append(rel)
+                if new:
+                    written.append(rel)
+            ids: list[int] = []
+            with self.db:
+                for it, path in zip(items, paths, strict=True):
+                    ids.append(self._insert(it, path))
+                vectors.put(self.db, ids, matrix)
+                for n, it in enumerate(items):
+                    self._settle(ids[n], it, matrix[n], ids[:n], matrix[:n])
+        except BaseException:
+            for rel in written:
+                if not self._media_referenced(rel):
+                    media.remove(self.user_dir, rel)
+            raise
+        for memory_id, it in zip(ids, items, strict=True):
+            if self.bus is not None:
+                self.bus.publish(
+                    MemorySaved(memory_id=memory_id, kind=str(it.kind), source=str(it.source))
+                )
+        return ids
+
+    def _insert(self, it: NewMemory, rel: str | None) -> int:
+        now = self.clock()
+        created = now if it.created is None else it.created
+        valid_from = created if it.valid_from is None else it.valid_from
+        row = self.db.execute(
+            "INSERT INTO memories (kind, text, persona, visibility, created, valid_from, "
+            "valid_to, source, provenance, media, corrects) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                str(it.kind),
+                it.text,
+                it.persona,
+                str(it.visibility),
+                created,
+                valid_from,
+                it.valid_to,
+                str(it.source),
+                it.provenance,
+                rel,
+                it.corrects,
+            ),
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _settle(
+        self,
+        memory_id: int,
+        it: NewMemory,
+        vector: vectors.Matrix,
+        batch_ids: Sequence[int],
+        batch_vectors: vectors.Matrix,
+    ) -> None:
+        """Retire what a new memory replaces: the memory it corrects, the fact it updates."""
+        if it.corrects is not None:
+            self._retire(it.corrects, memory_id)
+        if not it.check_supersede or it.kind not in SUPERSEDE_KINDS:
+            return
+        if supersede.parse(it.text) is None:
+            return  # cheap gate: most memories are not single-valued statements
+        where = "m.persona = ? AND m.valid_to IS NULL AND m.kind IN (?, ?, ?) AND m.id != ?"
+        params: Params = [it.persona, *map(str, SUPERSEDE_KINDS), memory_id]
+        # Inside the write transaction: use the graph as it is, never build or sync it here
+        # (a rollback would leave it ahead of the log).
+        candidates = self._vector_candidates(vector, 5, where, params, maintain=False)
+        # Earlier memories of the same batch are not in the graph yet: compare directly.
+        for earlier, sim in zip(batch_ids, batch_vectors @ vector, strict=True):
+            candidates.append((earlier, float(sim)))
+        mine = self.get(memory_id)
+        for other_id, sim in candidates:
+            other = self.get(other_id)
+            if other.persona != it.persona or not other.current or not mine.current:
+                continue
+            if other.kind not in SUPERSEDE_KINDS:
+                continue
+            if not supersede.supersedes(it.text, other.text, sim):
+                continue
+            if other.valid_from <= mine.valid_from:
+                self._retire(other.id, memory_id)
+            else:  # the "new" memory is older news (an import): it is the one retired
+                self._retire(memory_id, other.id)
+                return
+
+    def _retire(self, old_id: int, new_id: int) -> None:
+        new = self.get(new_id)
+        self.db.execute(
+            "UPDATE memories SET valid_to = ?, superseded_by = ? WHERE id = ?",
+            (new.valid_from, new_id, old_id),
+        )
+
+    def link_sources(self, turn_id: int, memory_ids: Sequence[int]) -> None:
+        """Record that a conversation turn quoted these memories (forgotten with them)."""
+        with self._lock, self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO memory_sources (turn_id, memory_id) VALUES (?, ?)",
+                [(turn_id, int(m)) for m in memory_ids],
+            )
+
+    def set_links(self, memory_id: int, corrects: int | None, superseded_by: int | None) -> None:
+        """Restore correction/supersede links (used by archive import, after id remapping)."""
+        with self._lock, self.db:
+            self.db.execute(
+                "UPDATE memories SET corrects = ?, superseded_by = ? WHERE id = ?",
+                (corrects, superseded_by, memory_id),
+            )
+
+    def _media_referenced(self, rel: str) -> bool:
+        row = self.db.execute("SELECT 1 FROM memories WHERE media = ? LIMIT 1", (rel,)).fetchone()
+        return row is not None
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get(self, memory_id: int) -> Memory:
+        with self._lock:
+            row = self.db.execute(
+                f"SELECT {COLUMNS} FROM memories WHERE id = ?", (memory_id,)
+            ).fetchone()
+        if row is None:
+            raise UserError("memory-unknown-id", f"no memory with id {memory_id}", Stage.MEMORY)
+        return _memory(row)
+
+    def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
+        with self._lock:
+            rows = self.db.execute(
+                f"SELECT {COLUMNS} FROM memories WHERE id IN (SELECT value FROM json_each(?))",
+                (_json_ids(ids),),
+            ).fetchall()
+        return {as_int(r[0]): _memory(r) for r in rows}
+
+    def count(self) -> int:
+        with self._lock:
+            return scalar_int(self.db, "SELECT count(*) FROM memories")
+
+    def recent(self, where: SearchFilter, limit: int = 20) -> list[Memory]:
+        """The newest memories visible under `where`, newest first."""
+        with self._lock:
+            cond, params = condition(where, self.clock())
+            rows = self.db.execute(
+                f"SELECT {COLUMNS} FROM memories AS m WHERE {cond} "
+                "ORDER BY m.created DESC, m.id DESC LIMIT ?",
+                [*params, limit],
+            ).fetchall()
+        return [_memory(r) for r in rows]
+
+    def iterate(self, batch: int = 1000) -> Iterator[Memory]:
+        """Every memory of the user, every persona, oldest id first (for export)."""
+        last = 0
+        while True:
+            with self._lock:
+                rows = self.db.execute(
+                    f"SELECT {COLUMNS} FROM memories WHERE id > ? ORDER BY id LIMIT ?",
+                    (last, batch),
+                ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield _memory(r)
+            last = as_int(rows[-1][0])
+
+    # --- search ------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        where: SearchFilter,
+        limit: int = 10,
+        *,
+        vector: vectors.Matrix | None = None,
+    ) -> list[SearchResult]:
+        """Hybrid search: sqlite-vec/graph k-NN and FTS5 BM25, fused; filters in SQL."""
+        if not query.strip():
+            raise UserError("search-empty", "the search text is empty", Stage.MEMORY)
+        limit = max(1, limit)
+        q = self._embed([query])[0] if vector is None else np.asarray(vector, dtype=np.float32)
+        with self._lock:
+            now = self.clock()
+            cond, params = condition(where, now)
+            depth = max(3 * limit, 30)
+            by_vector = self._vector_candidates(q, depth, cond, params)
+            terms = fts.query_terms(self.db, query, self._vector_count())
+            by_text = fts.search(self.db, terms, depth, cond, params)
+            return self._fuse(q, by_vector, by_text, now, limit)
+
+    def search_vector(
+        self, vector: vectors.Matrix, where: SearchFilter, k: int = 10
+    ) -> list[tuple[int, float]]:
+        """Top-k (id, similarity) by vector alone (the k-NN half of `search`)."""
+        with self._lock:
+            cond, params = condition(where, self.clock())
+            return self._vector_candidates(np.asarray(vector, dtype=np.float32), k, cond, params)
+
+    def _fuse(
+        self,
+        q: vectors.Matrix,
+        by_vector: list[tuple[int, float]],
+        by_text: list[tuple[int, float]],
+        now: float,
+        limit: int,
+    ) -> list[SearchResult]:
+        cands: dict[int, fusion.Candidate] = {}
+        for n, (i, sim) in enumerate(by_vector, 1):
+            cands[i] = fusion.Candidate(id=i, vector_rank=n, similarity=sim)
+        for n, (i, score) in enumerate(by_text, 1):
+            c = cands.setdefault(i, fusion.Candidate(id=i))
+            c.bm25_rank, c.bm25 = n, score
+        missing = [i for i, c in cands.items() if c.vector_rank is None]
+        if missing:  # text-only hits: give them their exact similarity too
+            found, matrix = vectors.get(self.db, missing, len(q))
+            for i, sim in zip(found, matrix @ q, strict=True):
+                cands[i].similarity = float(sim)
+        memories = self.get_many(list(cands))
+        for i, c in cands.items():
+            m = memories[i]
+            c.created, c.is_correction, c.corrects = (
+                m.created,
+                m.kind is Kind.CORRECTION,
+                m.corrects,
+            )
+        ranked = fusion.rank(list(cands.values()), now)[:limit]
+        return [
+            SearchResult(
+                memory=memories[c.id],
+                scores=Scores(
+                    similarity=c.similarity,
+                    vector_rank=c.vector_rank,
+                    bm25_rank=c.bm25_rank,
+                    bm25=c.bm25,
+                    fused=c.fused,
+                ),
+            )
+            for c in ranked
+        ]
+
+    def _vector_candidates(
+        self, q: vectors.Matrix, k: int, cond: str, params: Params, maintain: bool = True
+    ) -> list[tuple[int, float]]:
+        """Top-k (id, exact similarity) among memories passing `cond`.
+
+        Small stores: exact sqlite-vec scan. Large: graph candidates, filtered and re-ranked
+        exactly in SQL (so filters and the persona rule hold), widening the candidate set
+        when a selective filter rejects most of them, and falling back to the exact scan.
+        """
+        graph = self._graph_ready() if maintain else self._graph
+        if graph is None:
+            return vectors.exact_search(self.db, q, k, cond, params)
+        count = max(4 * k, 40)
+        while True:
+            keys = graph.search(q, count)
+            hits = vectors.exact_search(self.db, q, k, cond, params, among=keys.tolist())
+            if len(hits) >= k or len(keys) < count:
+                return hits
+            if count >= 4096:
+                return vectors.exact_search(self.db, q, k, cond, params)
+            count *= 4
+
+    # --- the graph index ---------------------------------------------------------------
+
+    def _log_seq(self) -> int:
+        return scalar_int(self.db, "SELECT max(seq) FROM vector_log")
+
+    def _vector_count(self) -> int:
+        seq = self._log_seq()
+        if self._count_at[0] != seq:
+            self._count_at = (seq, vectors.count(self.db))
+        return self._count_at[1]
+
+    def _graph_ready(self) -> Graph | None:
+        """The graph, loaded or built and caught up, when the store is big enough for one."""
+        if self._embedder is None:
+            return None
+        n = self._vector_count()
+        if self._graph is None:
+            if n < self.graph_min:
+                return None
+            loaded = Graph.load(self.graph_path, self.embedder.dimensions, self.embedder.name)
+            self._graph = loaded if loaded is not None else self._build_graph()
+        elif n < self.graph_min // 2:  # shrank a lot (forgetting): exact search again
+            self._drop_graph()
+            return None
+        self._sync_graph()
+        return self._graph
+
+    def _maintain_graph(self) -> None:
+        if self._embedder is not None:
+            self._graph_ready()
+
+    def _build_graph(self, progress: Progress = silent) -> Graph:
+        emb = self.embedder
+        graph = Graph.empty(self.graph_path, emb.dimensions, emb.name)
+        with self.db:  # one read snapshot: the vectors and the log position agree
+            graph.seq = self._log_seq()
+            total = vectors.count(self.db)
+            done = 0
+            for ids, matrix in vectors.iterate(self.db, emb.dimensions):
+                graph.add(ids, matrix, threads=0)
+                done += len(ids)
+                progress(done, total)
+        self._graph = graph
+        self._save_graph()
+        return graph
+
+    def _sync_graph(self) -> None:
+        """Apply vector changes made since the graph's log position (by any process)."""
+        graph = self._graph
+        if graph is None:
+            return
+        rows = self.db.execute(
+            "SELECT seq, memory_id, op FROM vector_log WHERE seq > ? ORDER BY seq", (graph.seq,)
+        ).fetchall()
+        if not rows:
+            return
+        if as_int(rows[0][0]) != graph.seq + 1:
+            # Another process saved the graph and pruned the log past our position: take
+            # its file (at or after the pruned position) and catch up from there.
+            fresh = Graph.load(self.graph_path, graph.dims, graph.model)
+            if fresh is None or fresh.seq < as_int(rows[0][0]) - 1:
+                self._build_graph()
+            else:
+                self._graph = fresh
+                self._sync_graph()
+            return
+        last: dict[int, str] = {}
+        for _seq, memory_id, op in rows:
+            last[as_int(memory_id)] = str(op)
+        gone = [i for i, op in last.items() if op == "del"]
+        added = [i for i, op in last.items() if op == "add"]
+        graph.remove(gone, purge=True)
+        found, matrix = vectors.get(self.db, added, graph.dims)
+        graph.add(np.array(found, dtype=np.int64), matrix, threads=self.threads)
+        graph.seq = as_int(rows[-1][0])
+        self._graph_saved_changes += len(rows)
+
+    def _save_graph(self) -> None:
+        graph = self._graph
+        if graph is None:
+            return
+        self._sync_graph()
+        if not graph.save():
+            log.warning("graph still held a forgotten vector: rebuilding it from the database")
+            self._graph = None
+            delete_files(self.graph_path)
+            self._build_graph()
+            return
+        self._graph_saved_changes = 0
+        with self.db:  # entries up to the saved position are in the file now
+            self.db.execute("DELETE FROM vector_log WHERE seq <= ?", (graph.seq,))
+
+    def _drop_graph(self) -> None:
+        self._graph = None
+        delete_files(self.graph_path)
+
+    def rebuild_graph(self, progress: Progress = silent) -> None:
+        with self._lock:
+            self._drop_graph()
+            if self._vector_count() >= self.graph_min:
+                self._build_graph(progress)
+
+    # --- forgetting --------------------------------------------------------------------
+
+    def select_for_forget(
+        self,
+        *,
+        ids: Sequence[int] = (),
+        match: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        persona: str | None = None,
+    ) -> list[Memory]:
+        """The memories a forget with these criteria removes (for a confirmation prompt).
+
+        Criteria combine with AND; `persona` limits to memories that persona saved.
+        """
+        parts: list[str] = []
+        params: Params = []
+        with self._lock:
+            for memory_id in ids:
+                self.get(memory_id)  # UserError for an unknown id
+            if ids:
+                parts.append("m.id IN (SELECT value FROM json_each(?))")
+                params.append(_json_ids(ids))
+            if match is not None:
+                if not match.strip():
+                    raise UserError(
+                        "forget-empty-match", "the text to match is empty", Stage.MEMORY
+                    )
+                parts.append("instr(lower(m.text), lower(?)) > 0")
+                params.append(match.strip())
+            if since is not None:
+                parts.append("m.created >= ?")
+                params.append(since)
+            if until is not None:
+                parts.append("m.created < ?")
+                params.append(until)
+            if persona is not None:
+                parts.append("m.persona = ?")
+                params.append(persona)
+            if not parts:
+                raise UserError(
+                    "forget-nothing-selected",
+                    "say what to forget: an id, --match TEXT, --since/--until, --persona-all "
+                    "or --user-all",
+                    Stage.MEMORY,
+                )
+            rows = self.db.execute(
+                f"SELECT {COLUMNS} FROM memories AS m WHERE {' AND '.join(parts)} ORDER BY m.id",
+                params,
+            ).fetchall()
+        return [_memory(r) for r in rows]
+
+    def forget(self, memories: Sequence[Memory]) -> ForgetReport:
+        """Remove these memories and every trace of them.
+
+        Rows, vectors, FTS entries (segments merged so no token remains), media files no
+        other memory uses, conversation turns that quoted them, graph entries (slots
+        overwritten, file rewritten); then the WAL is checkpointed and truncated and the
+        database vacuumed, so no forgotten byte remains in any file of the user folder.
+        """
+        with self._lock:
+            ids = [m.id for m in memories]
+            turns = self._quoting_turns(memories)
+            doomed = sorted(set(ids) | set(turns))
+            gone = self.get_many(doomed)
+            with self.db:
+                # A forgotten update makes the fact it replaced current again.
+                self.db.execute(
+                    "UPDATE memories SET valid_to = NULL, superseded_by = NULL "
+                    "WHERE superseded_by IN (SELECT value FROM json_each(?1)) "
+                    "AND id NOT IN (SELECT value FROM json_each(?1))",
+                    (_json_ids(doomed),),
+                )
+                self.db.execute(
+                    "DELETE FROM memories WHERE id IN (SELECT value FROM json_each(?))",
+                    (_json_ids(doomed),),
+                )
+                # Merge every FTS segment: with secure-delete on, no forgotten term survives.
+                self.db.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+            self._purge_graph()
+            removed_media = []
+            for rel in sorted({m.media for m in gone.values() if m.media}):
+                if not self._media_referenced(rel) and media.remove(self.user_dir, rel):
+                    removed_media.append(rel)
+            self.compact()
+            if self.bus is not None and doomed:
+                self.bus.publish(MemoryForgotten(memory_ids=tuple(doomed)))
+            return ForgetReport(
+                ids=tuple(doomed),
+                texts=tuple(gone[i].text for i in doomed if i in gone),
+                media_removed=tuple(removed_media),
+                turns_removed=tuple(t for t in turns if t not in ids),
+            )
+
+    def _quoting_turns(self, memories: Sequence[Memory]) -> list[int]:
+        """Conversation turns that cite any of these memories or contain their text."""
+        ids = [m.id for m in memories]
+        found = {
+            as_int(r[0])
+            for r in self.db.execute(
+                "SELECT turn_id FROM memory_sources WHERE memory_id IN "
+                "(SELECT value FROM json_each(?))",
+                (_json_ids(ids),),
+            )
+        }
+        quotable = [m.text for m in memories if len(m.text) >= QUOTE_MIN_CHARS]
+        for text in quotable[:500]:
+            found.update(
+                as_int(r[0])
+                for r in self.db.execute(
+                    "SELECT id FROM memories WHERE kind = 'conversation_turn' "
+                    "AND instr(lower(text), lower(?)) > 0",
+                    (text,),
+                )
+            )
+        return sorted(found - set(ids))
+
+    def _purge_graph(self) -> None:
+        if self._graph is None and self.graph_path.exists():
+            if self._embedder is None:
+                # No model to load the graph with: a stale copy must not keep forgotten
+                # vectors, so delete it; the next search with an embedder rebuilds it.
+                self._drop_graph()
+                return
+            self._graph = Graph.load(self.graph_path, self.embedder.dimensions, self.embedder.name)
+            if self._graph is None:
+                self._drop_graph()
+                return
+        if self._graph is not None:
+            if self._vector_count() < self.graph_min // 2:
+                self._drop_graph()
+            else:
+                self._save_graph()  # syncs (purging removed slots) and rewrites the file
+
+    def compact(self) -> None:
+        """VACUUM, then checkpoint and truncate the WAL: no freed page keeps old bytes."""
+        self.db.execute("VACUUM")
+        for _ in range(50):
+            if dbm.checkpoint_truncate(self.db):
+                return
+            time.sleep(0.1)  # another connection is reading; let it finish
+        log.warning("the WAL of %s could not be truncated: a reader kept it open", self.user_dir)
+
+    def integrity(self) -> str:
+        with self._lock:
+            row = self.db.execute("PRAGMA integrity_check").fetchone()
+        return str(row[0]) if row else "no answer"
+
+    def stats(self) -> dict[str, object]:
+        with self._lock:
+            return {
+                "memories": self.count(),
+                "vectors": self._vector_count(),
+                "graph": None if self._graph is None else len(self._graph),
+                "embed_model": dbm.get_meta(self.db, "embed_model"),
+                "schema": schema.version(self.db),
+            }
+
+
+def forget_user(user_dir: Path) -> list[str]:
+    """Delete a whole user: their database, WAL, graph, media. Returns what was removed."""
+    if not user_dir.exists():
+        raise UserError("forget-no-user", f"no memories at {user_dir}", Stage.MEMORY)
+    removed = sorted(str(p.relative_to(user_dir)) for p in user_dir.rglob("*") if p.is_file())
+    shutil.rmtree(user_dir)
+    return removed

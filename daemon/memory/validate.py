@@ -1,0 +1,53 @@
+"""Checks on what a user asks to remember: a clear one-line error before anything changes."""
+
+from __future__ import annotations
+
+from secondself.errors import Stage, UserError
+
+MAX_CHARS = 32_000  # a memory is a note; long documents are imported, which splits them
+
+
+def clean_text(text: str, what: str = "memory") -> str:
+    """The text to store, stripped; UserError if it is empty, too long or not text."""
+    if "\x00" in text or _control_fraction(text) > 0.05:
+        raise UserError(
+            "memory-binary", f"the {what} text looks like binary data, not text", Stage.MEMORY
+        )
+    stripped = text.strip()
+    if not stripped:
+        raise UserError(
+            "memory-empty", f"nothing to remember: the {what} text is empty", Stage.MEMORY
+        )
+    if len(stripped) > MAX_CHARS:
+        raise UserError(
+            "memory-too-long",
+            f"the {what} text is {len(stripped):,} characters, the limit is {MAX_CHARS:,}: "
+            "use `secondself import FILE` for long documents (it splits them)",
+            Stage.MEMORY,
+        )
+    return stripped
+
+
+def _control_fraction(text: str) -> float:
+    if not text:
+        return 0.0
+    sample = text[:4096]
+    bad = sum(1 for c in sample if (ord(c) < 32 and c not in "\t\n\r") or c == "\ufffd")
+    return bad / len(sample)
+
+
+def decode_text(data: bytes, where: str) -> str:
+    """UTF-8 text of a file (a BOM is allowed); UserError naming the file otherwise."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            "import-not-utf8",
+            f"{where} is not UTF-8 text (bad byte at offset {exc.start}); nothing was imported",
+            Stage.MEMORY,
+        ) from None
+    if "\x00" in text or _control_fraction(text) > 0.05:
+        raise UserError(
+            "import-binary", f"{where} looks like binary data; nothing was imported", Stage.MEMORY
+        )
+    return text
