@@ -105,5 +105,11 @@ class LlamaAnswerModel:
                 if piece:
                     yield piece
 
+    def warm_up(self) -> None:
+        """Evaluate the fixed instructions once, so the first question is as fast as later ones
+        (the prefix stays in the KV cache)."""
+        for _ in self.stream(build_messages("Hello", []), max_tokens=1):
+            pass
+
     def close(self) -> None:
         self._llm.close()

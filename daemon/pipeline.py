@@ -58,6 +58,11 @@ def load_answer_model(store: ModelStore, config: Config) -> LlamaAnswerModel:
     )
 
 
+def _warm(model: LlamaAnswerModel) -> LlamaAnswerModel:
+    model.warm_up()
+    return model
+
+
 def listener_settings(config: Config) -> ListenerSettings:
     return ListenerSettings(
         wake_threshold=config.wake.threshold,
@@ -97,7 +102,7 @@ def load_pipeline(config: Config, store: ModelStore, bus: Bus) -> Pipeline:
             "embed",
             lambda: load_embedder(store, config.embed.model, config.embed.threads),
         ),
-        answerer=timed(config.llm.model, "llm", lambda: load_answer_model(store, config)),
+        answerer=timed(config.llm.model, "llm", lambda: _warm(load_answer_model(store, config))),
         synth=timed(
             config.tts.voice, "tts", lambda: PiperSynthesizer(store.path(config.tts.voice))
         ),
