@@ -390,6 +390,16 @@ class MemoryStore:
                 (corrects, superseded_by, memory_id),
             )
 
+    def quotes(self) -> dict[int, list[int]]:
+        """turn id -> the memories that conversation turn quoted."""
+        found: dict[int, list[int]] = {}
+        with self._lock:
+            for turn, memory in self.db.execute(
+                "SELECT turn_id, memory_id FROM memory_sources ORDER BY turn_id, memory_id"
+            ):
+                found.setdefault(as_int(turn), []).append(as_int(memory))
+        return found
+
     def _media_referenced(self, rel: str) -> bool:
         row = self.db.execute("SELECT 1 FROM memories WHERE media = ? LIMIT 1", (rel,)).fetchone()
         return row is not None
@@ -552,13 +562,14 @@ class MemoryStore:
 
     def _graph_ready(self) -> Graph | None:
         """The graph, loaded or built and caught up, when the store is big enough for one."""
-        if self._embedder is None:
+        model = self._vector_model()
+        if model is None:
             return None
         n = self._vector_count()
         if self._graph is None:
             if n < self.graph_min:
                 return None
-            loaded = Graph.load(self.graph_path, self.embedder.dimensions, self.embedder.name)
+            loaded = Graph.load(self.graph_path, model[1], model[0])
             self._graph = loaded if loaded is not None else self._build_graph()
         elif n < self.graph_min // 2:  # shrank a lot (forgetting): exact search again
             self._drop_graph()
@@ -566,18 +577,29 @@ class MemoryStore:
         self._sync_graph()
         return self._graph
 
+    def _vector_model(self) -> tuple[str, int] | None:
+        """(name, dimensions) of the model the stored vectors were made with, if any.
+
+        The graph needs only these, never the model itself: forgetting works without
+        loading an embedder.
+        """
+        name = dbm.get_meta(self.db, "embed_model")
+        dims = dbm.get_meta(self.db, "embed_dims")
+        return None if name is None or dims is None else (name, int(dims))
+
     def _maintain_graph(self) -> None:
-        if self._embedder is not None:
-            self._graph_ready()
+        self._graph_ready()
 
     def _build_graph(self, progress: Progress = silent) -> Graph:
-        emb = self.embedder
-        graph = Graph.empty(self.graph_path, emb.dimensions, emb.name)
+        model = self._vector_model()
+        assert model is not None, "a graph is only built over stored vectors"
+        name, dims = model
+        graph = Graph.empty(self.graph_path, dims, name)
         with self.db:  # one read snapshot: the vectors and the log position agree
             graph.seq = self._log_seq()
             total = vectors.count(self.db)
             done = 0
-            for ids, matrix in vectors.iterate(self.db, emb.dimensions):
+            for ids, matrix in vectors.iterate(self.db, dims):
                 graph.add(ids, matrix, threads=0)
                 done += len(ids)
                 progress(done, total)
@@ -760,13 +782,9 @@ class MemoryStore:
 
     def _purge_graph(self) -> None:
         if self._graph is None and self.graph_path.exists():
-            if self._embedder is None:
-                # No model to load the graph with: a stale copy must not keep forgotten
-                # vectors, so delete it; the next search with an embedder rebuilds it.
-                self._drop_graph()
-                return
-            self._graph = Graph.load(self.graph_path, self.embedder.dimensions, self.embedder.name)
-            if self._graph is None:
+            model = self._vector_model()
+            self._graph = None if model is None else Graph.load(self.graph_path, model[1], model[0])
+            if self._graph is None:  # unreadable: it must not keep forgotten vectors
                 self._drop_graph()
                 return
         if self._graph is not None:
@@ -783,6 +801,12 @@ class MemoryStore:
                 return
             time.sleep(0.1)  # another connection is reading; let it finish
         log.warning("the WAL of %s could not be truncated: a reader kept it open", self.user_dir)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Hold one read snapshot (and this store's lock) for a consistent multi-step read."""
+        with self._lock, self.db:
+            yield
 
     def integrity(self) -> str:
         with self._lock:
