@@ -5,8 +5,11 @@ It is small-store-free: below a size threshold the store searches exactly in SQL
 
 Forgetting needs care: usearch's `remove` only unlinks a vector, its bytes stay in the
 slot (and in a saved file) until the slot is reused. `remove(..., purge=True)` therefore
-fills the freed slots with random vectors at once, and `save` checks the written file
-for the removed vectors' bytes, reporting failure so the caller rebuilds instead.
+fills the freed slots at once with random "tombstone" vectors that stay in the graph
+(never returned by `search`; if they were removed again, the next purge's tombstones
+could land in their slots instead of the newly freed ones). `save` checks the written
+file for the removed vectors' bytes and reports failure so the caller rebuilds instead;
+the caller also rebuilds when tombstones pile up (`needs_compaction`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class Graph:
         self.dirty = False
         self._purged: list[bytes] = []  # stored bytes of removed vectors, until saved
         self._rng = np.random.default_rng()
+        keys = np.asarray(index.keys, dtype=np.uint64) if len(index) else np.zeros(0, np.uint64)
+        self.tombstones = int(np.count_nonzero(keys >= TOMBSTONE))
 
     @classmethod
     def empty(cls, path: Path, dims: int, model: str) -> Graph:
@@ -62,10 +67,11 @@ class Graph:
             state = json.loads(sidecar(path).read_text(encoding="utf-8"))
             if state.get("format") != FORMAT or state["model"] != model or state["dims"] != dims:
                 return None
-            graph = cls.empty(path, dims, model)
-            graph.index.load(str(path))
-            if graph.index.ndim != dims:
+            index = cls.empty(path, dims, model).index
+            index.load(str(path))
+            if index.ndim != dims:
                 return None
+            graph = cls(path, dims, model, index)
             graph.seq = int(state["seq"])
             graph.index.expansion_search = EXPANSION_SEARCH  # type: ignore[misc]
             return graph
@@ -73,7 +79,12 @@ class Graph:
             return None
 
     def __len__(self) -> int:
-        return len(self.index)
+        """Live vectors (tombstones not counted)."""
+        return len(self.index) - self.tombstones
+
+    @property
+    def needs_compaction(self) -> bool:
+        return self.tombstones > max(1000, len(self.index) // 4)
 
     def add(self, ids: Ids, vectors: Matrix, threads: int = 1) -> None:
         """Insert or replace the vectors of these ids."""
@@ -97,23 +108,24 @@ class Graph:
             rows = stored if isinstance(stored, tuple) else (stored,)
             self._purged.extend(r.tobytes() for r in rows if r is not None)
         self.index.remove(keys)
-        if purge:
-            # Freed slots are reused by the next adds: fill them with noise, then free those.
+        if purge:  # the next adds reuse exactly the freed slots: overwrite them with noise
             noise = self._rng.standard_normal((len(keys), self.dims)).astype(np.float32)
             noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-            tombs = np.arange(TOMBSTONE, TOMBSTONE + len(keys), dtype=np.uint64)
+            first = TOMBSTONE + self.tombstones
+            tombs = np.arange(first, first + len(keys), dtype=np.uint64)
             self.index.add(tombs, noise, threads=1)
-            self.index.remove(tombs)
+            self.tombstones += len(keys)
         self.dirty = True
 
-    def search(self, query: Matrix, count: int) -> Ids:
-        """Approximate nearest ids, best first (placeholders dropped)."""
-        if len(self.index) == 0:
-            return np.zeros(0, dtype=np.int64)
+    def search(self, query: Matrix, count: int) -> tuple[Ids, bool]:
+        """Approximate nearest ids, best first (tombstones dropped), and whether the graph
+        ran out (returned fewer than `count` entries, tombstones included)."""
+        if len(self) == 0:
+            return np.zeros(0, dtype=np.int64), True
         self.index.expansion_search = max(EXPANSION_SEARCH, count)  # type: ignore[misc]
         matches = self.index.search(query, count, threads=1)
         keys = np.asarray(matches.keys, dtype=np.uint64)
-        return keys[keys < TOMBSTONE].astype(np.int64)
+        return keys[keys < TOMBSTONE].astype(np.int64), len(keys) < count
 
     def save(self) -> bool:
         """Write the graph atomically; False (nothing written) if a removed vector survived."""

@@ -541,9 +541,9 @@ class MemoryStore:
             return vectors.exact_search(self.db, q, k, cond, params)
         count = max(4 * k, 40)
         while True:
-            keys = graph.search(q, count)
+            keys, exhausted = graph.search(q, count)
             hits = vectors.exact_search(self.db, q, k, cond, params, among=keys.tolist())
-            if len(hits) >= k or len(keys) < count:
+            if len(hits) >= k or exhausted:
                 return hits
             if count >= 4096:
                 return vectors.exact_search(self.db, q, k, cond, params)
@@ -643,8 +643,8 @@ class MemoryStore:
         if graph is None:
             return
         self._sync_graph()
-        if not graph.save():
-            log.warning("graph still held a forgotten vector: rebuilding it from the database")
+        if graph.needs_compaction or not graph.save():
+            log.info("rewriting the graph index from the database (forgotten slots)")
             self._graph = None
             delete_files(self.graph_path)
             self._build_graph()
@@ -815,10 +815,11 @@ class MemoryStore:
 
     def stats(self) -> dict[str, object]:
         with self._lock:
+            graph = self._graph_ready()
             return {
                 "memories": self.count(),
                 "vectors": self._vector_count(),
-                "graph": None if self._graph is None else len(self._graph),
+                "graph": None if graph is None else len(graph),
                 "embed_model": dbm.get_meta(self.db, "embed_model"),
                 "schema": schema.version(self.db),
             }
