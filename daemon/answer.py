@@ -16,12 +16,13 @@ from typing import Any
 from secondself.errors import ModelError, Stage
 from secondself.protocols import ChatMessage
 
+# Small models over-refuse when told when to refuse, so the decision "no memory answers
+# this" is made from retrieval (conversation.py), and the model is only told to answer.
 INSTRUCTIONS = (
-    "You are the user's second self: a personal assistant that answers from the user's own "
-    "memories. Answer the question in one or two short, plain sentences, speaking to the user "
-    "as 'you'. Use only the memories given. If they do not contain the answer, say that you "
-    "do not know yet. Do not invent names, numbers or dates."
+    "You answer the user's question using the facts the user told you earlier. "
+    "Answer in one short sentence, speaking to the user as 'you'."
 )
+DONT_KNOW = "I don't know that yet."
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +47,17 @@ def build_messages(
     history: Sequence[Turn] = (),
     directives: str = "",
 ) -> list[ChatMessage]:
+    """The fixed instructions first (kept in the KV cache), then the facts, earlier turns
+    and the question."""
     system = INSTRUCTIONS + (f" {directives.strip()}" if directives.strip() else "")
+    if sources:
+        facts = "\n".join(f"- {s.text}" for s in sources)
+        system += f"\n\nFacts the user told you:\n{facts}"
     messages = [ChatMessage("system", system)]
     for turn in history:
         messages.append(ChatMessage("user", turn.question))
         messages.append(ChatMessage("assistant", turn.answer))
-    if sources:
-        notes = "\n".join(f"- ({s.when}) {s.text}" for s in sources)
-        content = f"My memories:\n{notes}\n\nQuestion: {question}"
-    else:
-        content = f"My memories: (none found)\n\nQuestion: {question}"
-    messages.append(ChatMessage("user", content))
+    messages.append(ChatMessage("user", question))
     return messages
 
 
@@ -72,7 +73,7 @@ class LlamaAnswerModel:
         name: str,
         threads: int = 1,
         context: int = 2048,
-        temperature: float = 0.2,
+        temperature: float = 0.0,
     ) -> None:
         from llama_cpp import Llama
 

@@ -61,7 +61,7 @@ class LlmConfig:
     threads: int = 1
     context: int = 2048
     max_tokens: int = 96
-    temperature: float = 0.2
+    temperature: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from secondself.answer import Source, Turn, build_messages
+from secondself.answer import DONT_KNOW, Source, Turn, build_messages
 from secondself.bus import Bus
 from secondself.errors import SecondselfError
 from secondself.events import (
@@ -23,8 +23,6 @@ from secondself.events import (
     AnswerToken,
     IntentRecognized,
     MemoriesRetrieved,
-    MemoryForgotten,
-    MemorySaved,
     Speaking,
     SpeakingDone,
     StageError,
@@ -45,7 +43,11 @@ from secondself.sentences import SentenceSplitter
 
 
 class MemoryPort(Protocol):
-    """What a conversation needs from the user's memory (the store adapts to this)."""
+    """What a conversation needs from the user's memory (the store adapts to this).
+
+    The memory publishes MemorySaved and MemoryForgotten itself: it is the one place
+    every way of saving (voice, CLI, button, import) goes through.
+    """
 
     def recall(self, question: str, k: int) -> list[Source]: ...
 
@@ -163,6 +165,11 @@ class Conversation:
         )
         result.sources = sources
         result.timings_ms["memory"] = recall_s * 1000
+        if not sources and not self.history:
+            # Nothing the user told us answers this: say so rather than let the model guess.
+            result.backend = "memory"
+            await self._say(DONT_KNOW, result)
+            return
         messages = build_messages(question, sources, list(self.history))
         await self._stream_reply(messages, result)
         if result.reply and not result.interrupted:
@@ -173,15 +180,12 @@ class Conversation:
             await self._say("What should I remember?", result)
             return
         start = time.perf_counter()
-        memory_id = await asyncio.to_thread(self.memory.remember, text, "voice", kind)
+        await asyncio.to_thread(self.memory.remember, text, "voice", kind)
         result.timings_ms["memory"] = (time.perf_counter() - start) * 1000
-        self.bus.publish(MemorySaved(memory_id=memory_id, kind=kind, source="voice"))
         await self._say(REPLIES["corrected" if kind == "correction" else "saved"], result)
 
     async def _forget(self, text: str, result: TurnResult) -> None:
         ids = await asyncio.to_thread(self.memory.forget_matching, text)
-        if ids:
-            self.bus.publish(MemoryForgotten(memory_ids=tuple(ids)))
         await self._say(forgot_reply(len(ids)) if ids else REPLIES["forgot_none"], result)
 
     # -- speech ----------------------------------------------------------------------------

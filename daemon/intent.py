@@ -60,7 +60,8 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         Intent.CORRECT,
-        r"^(no|nope|wrong|that's wrong|that is wrong)[,.!]? (it's|it is|that's|that is|actually)? ?(?P<arg>.+)$",
+        r"^(no|nope|wrong|that's wrong|that is wrong)[,.!]? "
+        r"(it's|it is|that's|that is|actually)? ?(?P<arg>.+)$",
         "No, it's Rex.",
     ),
 )
@@ -82,17 +83,29 @@ def normalize(transcript: str) -> str:
     return _WAKE_PREFIX.sub("", text.lower()).strip()
 
 
+# The tail of the wake word, heard in the pre-roll, often comes out as one short word
+# ("I remember that ..."); a command is still recognised after it.
+_STRAY = re.compile(r"^(i|a|uh|um|ah|oh|er)[ ,.]+")
+
+
 def recognize(transcript: str) -> Recognized:
     text = normalize(transcript)
     bare = text.rstrip(".!? ")
+    found = _match(bare) or _match(_STRAY.sub("", bare))
+    if found is None:
+        return Recognized(Intent.ASK, _strip_wake(transcript), text)
+    rule, match = found
+    argument = (match.groupdict().get("arg") or "").strip(" ,.")
+    if rule.intent in (Intent.REMEMBER, Intent.CORRECT, Intent.FORGET):
+        argument = _original_case(transcript, argument)
+    return Recognized(rule.intent, argument, text)
+
+
+def _match(text: str) -> tuple[Rule, re.Match[str]] | None:
     for rule in RULES:
-        match = rule.pattern.search(bare)
-        if match:
-            argument = (match.groupdict().get("arg") or "").strip(" ,.")
-            if rule.intent in (Intent.REMEMBER, Intent.CORRECT, Intent.FORGET):
-                argument = _original_case(transcript, argument)
-            return Recognized(rule.intent, argument, text)
-    return Recognized(Intent.ASK, _strip_wake(transcript), text)
+        if match := rule.pattern.search(text):
+            return rule, match
+    return None
 
 
 def _strip_wake(transcript: str) -> str:

@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from secondself.answer import Source
+from secondself.bus import Bus
+from secondself.events import MemoryForgotten, MemorySaved
 from secondself.protocols import Audio, ChatMessage, Speech
 
 
@@ -19,19 +21,46 @@ class ScriptedTranscriber:
         return self._texts.pop(0)
 
 
-class ListMemory:
-    """Keeps memories in a list; recall = every memory sharing a word with the question."""
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "and",
+        "are",
+        "how",
+        "is",
+        "me",
+        "my",
+        "old",
+        "tell",
+        "the",
+        "what",
+        "who",
+        "you",
+    ]
+)
 
-    def __init__(self) -> None:
+
+class ListMemory:
+    """Keeps memories in a dict; recall = every memory sharing a word with the question.
+    Publishes MemorySaved/MemoryForgotten as the real store does."""
+
+    def __init__(self, bus: Bus, memories: Sequence[str] = ()) -> None:
+        self.bus = bus
         self.memories: dict[int, str] = {}
         self.kinds: dict[int, str] = {}
+        for text in memories:
+            self.remember(text, "cli")
 
     def recall(self, question: str, k: int) -> list[Source]:
-        words = set(question.lower().strip("?.!").split())
+        def words(text: str) -> set[str]:  # content words only, without 's
+            found = {w.removesuffix("'s") for w in text.lower().strip("?.!").split()}
+            return found - STOPWORDS
+
         hits = [
             Source(i, text, "2026-11-25", 0.9)
             for i, text in self.memories.items()
-            if words & set(text.lower().split())
+            if words(question) & words(text)
         ]
         return hits[:k]
 
@@ -39,12 +68,15 @@ class ListMemory:
         memory_id = len(self.memories) + 1
         self.memories[memory_id] = text
         self.kinds[memory_id] = kind
+        self.bus.publish(MemorySaved(memory_id=memory_id, kind=kind, source=source))
         return memory_id
 
     def forget_matching(self, text: str) -> list[int]:
         ids = [i for i, t in self.memories.items() if text.lower() in t.lower()]
         for i in ids:
             del self.memories[i]
+        if ids:
+            self.bus.publish(MemoryForgotten(memory_ids=tuple(ids)))
         return ids
 
 

@@ -37,11 +37,12 @@ def build(
     texts: list[str],
     answer: ScriptedAnswerModel | None = None,
     speaker: RecordingSpeaker | None = None,
+    memories: tuple[str, ...] = ("my dog is called Biscuit", "he is three years old"),
 ) -> tuple[Conversation, list[Event], ListMemory, ToneSynthesizer, RecordingSpeaker]:
     bus = Bus()
     events: list[Event] = []
+    memory = ListMemory(bus, memories)
     bus.on(events.append)
-    memory = ListMemory()
     synth = ToneSynthesizer()
     speaker = speaker or RecordingSpeaker()
     conversation = Conversation(
@@ -58,7 +59,9 @@ def build(
 def test_remember_then_ask_uses_the_memory() -> None:
     answer = ScriptedAnswerModel(["Your dog ", "is called ", "Biscuit."])
     conversation, events, memory, synth, _ = build(
-        ["Hey Jarvis, remember that my dog is called Biscuit.", "What is my dog's name?"], answer
+        ["Hey Jarvis, remember that my dog is called Biscuit.", "What is my dog's name?"],
+        answer,
+        memories=(),
     )
 
     async def scenario() -> None:
@@ -73,7 +76,7 @@ def test_remember_then_ask_uses_the_memory() -> None:
     assert list(memory.memories.values()) == ["my dog is called Biscuit"]
     assert synth.spoken == [REPLIES["saved"], "Your dog is called Biscuit."]
     # The memory reached the model's prompt.
-    assert "my dog is called Biscuit" in answer.seen[0][-1].content
+    assert "my dog is called Biscuit" in answer.seen[0][0].content
     names = [e.name for e in events]
     assert names[:4] == ["Transcript", "IntentRecognized", "MemorySaved", "Speaking"]
     assert isinstance(events[0], Transcript) and events[0].duration_s == 1.0
@@ -100,7 +103,7 @@ def test_first_sentence_plays_while_the_answer_is_still_being_generated() -> Non
 def test_stop_interrupts_playback_and_generation() -> None:
     answer = ScriptedAnswerModel(["A long first sentence here. ", "And more. ", "And more."])
     speaker = RecordingSpeaker(hold=True)
-    conversation, events, _, _, _ = build(["Tell me a story"], answer, speaker)
+    conversation, events, _, _, _ = build(["Tell me a story about my dog"], answer, speaker)
 
     async def scenario() -> bool:
         task = asyncio.create_task(conversation.turn(AUDIO))
@@ -131,7 +134,8 @@ def test_follow_up_sees_the_previous_turn() -> None:
 
 def test_forget_by_voice_removes_and_says_how_many() -> None:
     conversation, events, memory, synth, _ = build(
-        ["Remember that the spare key is under the blue pot.", "Forget the spare key."]
+        ["Remember that the spare key is under the blue pot.", "Forget the spare key."],
+        memories=(),
     )
 
     async def scenario() -> None:
@@ -145,8 +149,17 @@ def test_forget_by_voice_removes_and_says_how_many() -> None:
 
 
 def test_correction_is_saved_as_a_correction() -> None:
-    conversation, events, memory, _, _ = build(["No, it's Rex."])
+    conversation, events, memory, _, _ = build(["No, it's Rex."], memories=())
     asyncio.run(conversation.turn(AUDIO))
     assert memory.kinds == {1: "correction"}
     assert any(isinstance(e, MemorySaved) and e.kind == "correction" for e in events)
     assert any(isinstance(e, IntentRecognized) and e.intent == "correct" for e in events)
+
+
+def test_a_question_no_memory_answers_is_not_guessed() -> None:
+    answer = ScriptedAnswerModel(["Your cat is called Biscuit."])
+    conversation, *_ = build(["Who is my dentist?"], answer)
+    result = asyncio.run(conversation.turn(AUDIO))
+    assert result.reply == "I don't know that yet."
+    assert result.backend == "memory"
+    assert answer.seen == []  # the model was not asked to guess

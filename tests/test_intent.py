@@ -14,7 +14,11 @@ pytestmark = pytest.mark.unit
         ("Hey Jarvis, what is my dog's name?", Intent.ASK, "what is my dog's name?"),
         ("Jarvis. When is Anna's birthday?", Intent.ASK, "When is Anna's birthday?"),
         ("Remember that my dog is called Biscuit.", Intent.REMEMBER, "my dog is called Biscuit"),
-        ("remember, the spare key is under the blue pot", Intent.REMEMBER, "the spare key is under the blue pot"),
+        (
+            "remember, the spare key is under the blue pot",
+            Intent.REMEMBER,
+            "the spare key is under the blue pot",
+        ),
         ("Please remember my PIN hint is Oslo.", Intent.REMEMBER, "my PIN hint is Oslo"),
         ("Don't forget that Sam likes tea.", Intent.REMEMBER, "Sam likes tea"),
         ("Forget my old phone number.", Intent.FORGET, "my old phone number"),
@@ -26,9 +30,20 @@ pytestmark = pytest.mark.unit
         ("never mind.", Intent.STOP, ""),
         ("How sure are you?", Intent.HOW_SURE, ""),
         ("No, it's Rex.", Intent.CORRECT, "Rex"),
-        ("Stop the music in the kitchen at six", Intent.ASK, "Stop the music in the kitchen at six"),
-        ("What did I say about remembering things?", Intent.ASK, "What did I say about remembering things?"),
+        (
+            "Stop the music in the kitchen at six",
+            Intent.ASK,
+            "Stop the music in the kitchen at six",
+        ),
+        (
+            "What did I say about remembering things?",
+            Intent.ASK,
+            "What did I say about remembering things?",
+        ),
         ("", Intent.ASK, ""),
+        ("I remember that my dog is called Biscuit.", Intent.REMEMBER, "my dog is called Biscuit"),
+        ("Uh, forget the party.", Intent.FORGET, "the party"),
+        ("I think my dog is called Biscuit?", Intent.ASK, "I think my dog is called Biscuit?"),
     ],
 )
 def test_rules(transcript: str, intent: Intent, argument: str) -> None:

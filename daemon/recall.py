@@ -1,0 +1,55 @@
+"""What a conversation needs from memory, over the user's store, seen by one persona."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from secondself.answer import Source
+from secondself.memory.model import Kind, SearchFilter
+from secondself.memory.model import Source as Origin
+from secondself.memory.store import MemoryStore
+
+# Questions about the past also search facts that a newer one has replaced.
+_PAST = re.compile(r"\b(was|were|used to|before|previous|previously|old|earlier|formerly)\b", re.I)
+MIN_SIMILARITY = 0.15  # weaker vector-only hits are noise to a small model
+FORGET_SIMILARITY = 0.55  # "forget X" without a literal match forgets one close memory
+
+
+class PersonaMemory:
+    def __init__(self, store: MemoryStore, persona: str) -> None:
+        self.store = store
+        self.persona = persona
+
+    def recall(self, question: str, k: int) -> list[Source]:
+        if not question.strip():
+            return []
+        where = SearchFilter(persona=self.persona, include_superseded=bool(_PAST.search(question)))
+        results = self.store.search(question, where, limit=k)
+        return [
+            Source(
+                memory_id=r.memory.id,
+                text=r.memory.text,
+                when=time.strftime("%Y-%m-%d", time.localtime(r.memory.created)),
+                similarity=r.scores.similarity,
+            )
+            for r in results
+            if r.scores.similarity >= MIN_SIMILARITY or r.scores.bm25_rank is not None
+        ]
+
+    def remember(self, text: str, source: str, kind: str = "note") -> int:
+        memory = self.store.remember(
+            text, kind=Kind(kind), persona=self.persona, source=Origin(source)
+        )
+        return memory.id
+
+    def forget_matching(self, text: str) -> list[int]:
+        chosen = self.store.select_for_forget(match=text, persona=self.persona)
+        if not chosen:
+            where = SearchFilter(persona=self.persona, include_superseded=True)
+            best = self.store.search(text, where, limit=1)
+            if best and best[0].scores.similarity >= FORGET_SIMILARITY:
+                chosen = [best[0].memory]
+        if not chosen:
+            return []
+        return list(self.store.forget(chosen).ids)
