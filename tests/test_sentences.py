@@ -24,8 +24,14 @@ def test_sentences_come_out_as_soon_as_they_end() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Your dog is called Biscuit. He is three years old.", ["Your dog is called Biscuit.", "He is three years old."]),
-        ("Dr. Smith lives at 3.5 Main St. in town. Really!", ["Dr. Smith lives at 3.5 Main St. in town.", "Really!"]),
+        (
+            "Your dog is called Biscuit. He is three years old.",
+            ["Your dog is called Biscuit.", "He is three years old."],
+        ),
+        (
+            "Dr. Smith lives at 3.5 Main St. in town. Really!",
+            ["Dr. Smith lives at 3.5 Main St. in town.", "Really!"],
+        ),
         ("Yes. Your dog is called Biscuit.", ["Yes. Your dog is called Biscuit."]),
         ("Is it? I think so! Great.", ["Is it? I think so!", "Great."]),
         ("First line of text\nsecond line here", ["First line of text", "second line here"]),
