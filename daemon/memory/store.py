@@ -50,6 +50,7 @@ GRAPH_MIN = 1000  # below this many vectors, exact sqlite-vec search is fast eno
 GRAPH_SAVE_EVERY = 1000  # changes between saves (a crash loses none: the log replays them)
 BATCH = 64
 SUPERSEDE_KINDS = (Kind.NOTE, Kind.VOICE_NOTE, Kind.CORRECTION)
+SUPERSEDE_CANDIDATES = 10  # nearest current facts checked, by the text and by its probe
 QUOTE_MIN_CHARS = 12  # shorter memories are not searched for inside conversation turns
 COLUMNS = (
     "id, kind, text, persona, visibility, created, valid_from, valid_to, source, "
@@ -273,7 +274,16 @@ class MemoryStore:
         return ids
 
     def _add_batch(self, items: Sequence[NewMemory]) -> list[int]:
-        matrix = self._embed([it.text for it in items])
+        # Statements that may update an older fact also get a probe vector ("my dog is
+        # called"), which finds the older fact even when the two values share no meaning.
+        probes: dict[int, str] = {}
+        for n, it in enumerate(items):
+            if (probe := self._probe_text(it)) is not None:
+                probes[n] = probe
+        texts = [it.text for it in items] + list(probes.values())
+        embedded = self._embed(texts)
+        matrix = embedded[: len(items)]
+        probe_vectors = dict(zip(probes, embedded[len(items) :], strict=True))
         written: list[str] = []  # media files new in this batch, removed if it fails
         paths: list[str | None] = []
         try:
@@ -291,7 +301,7 @@ class MemoryStore:
                     ids.append(self._insert(it, path))
                 vectors.put(self.db, ids, matrix)
                 for n, it in enumerate(items):
-                    self._settle(ids[n], it, matrix[n], ids[:n], matrix[:n])
+                    self._settle(ids[n], it, matrix[n], probe_vectors.get(n), ids[:n])
         except BaseException:
             for rel in written:
                 if not self._media_referenced(rel):
@@ -329,29 +339,41 @@ class MemoryStore:
         assert row is not None
         return int(row[0])
 
+    @staticmethod
+    def _probe_text(it: NewMemory) -> str | None:
+        if not it.check_supersede or it.kind not in SUPERSEDE_KINDS:
+            return None
+        statement = supersede.parse(it.text)  # most memories are not single-valued facts
+        return None if statement is None else supersede.probe(statement)
+
     def _settle(
         self,
         memory_id: int,
         it: NewMemory,
         vector: vectors.Matrix,
+        probe: vectors.Matrix | None,
         batch_ids: Sequence[int],
-        batch_vectors: vectors.Matrix,
     ) -> None:
         """Retire what a new memory replaces: the memory it corrects, the fact it updates."""
         if it.corrects is not None:
             self._retire(it.corrects, memory_id)
-        if not it.check_supersede or it.kind not in SUPERSEDE_KINDS:
+        if probe is None:
             return
-        if supersede.parse(it.text) is None:
-            return  # cheap gate: most memories are not single-valued statements
         where = "m.persona = ? AND m.valid_to IS NULL AND m.kind IN (?, ?, ?) AND m.id != ?"
         params: Params = [it.persona, *map(str, SUPERSEDE_KINDS), memory_id]
         # Inside the write transaction: use the graph as it is, never build or sync it here
         # (a rollback would leave it ahead of the log).
-        candidates = self._vector_candidates(vector, 5, where, params, maintain=False)
-        # Earlier memories of the same batch are not in the graph yet: compare directly.
-        for earlier, sim in zip(batch_ids, batch_vectors @ vector, strict=True):
-            candidates.append((earlier, float(sim)))
+        found = {
+            i
+            for q in (vector, probe)
+            for i, _ in self._vector_candidates(q, SUPERSEDE_CANDIDATES, where, params, False)
+        }
+        found.update(batch_ids)  # earlier memories of this batch are not in the graph yet
+        found_ids, found_vectors = vectors.get(self.db, sorted(found), len(vector))
+        candidates = sorted(
+            zip(found_ids, (float(x) for x in found_vectors @ vector), strict=True),
+            key=lambda c: -c[1],
+        )
         mine = self.get(memory_id)
         for other_id, sim in candidates:
             other = self.get(other_id)
