@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-TOOLS = ("pulseaudio", "pactl", "pacmd", "pacat", "paplay")
+TOOLS = ("pulseaudio", "pactl", "pacat", "paplay")
 ENV_KEYS = ("PULSE_SERVER", "PULSE_SOURCE", "PULSE_SINK")
 MIC_SOURCE = "mic.monitor"
 SPEAKER_MONITOR = "speaker.monitor"
@@ -275,7 +276,18 @@ class VirtualSoundCard:
         return done.stdout
 
     def _pacmd(self, *args: object) -> None:
-        subprocess.run(["pacmd", *map(str, args)], env=self._env(), capture_output=True)
+        """One command on the daemon's CLI socket (what pacmd does; pacmd itself wants a
+        pid file, and pactl has no kill-source-output)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as cli:
+            cli.settimeout(5)
+            cli.connect(str(self.dir / "cli"))
+            cli.sendall((" ".join(map(str, args)) + "\n").encode())
+            cli.shutdown(socket.SHUT_WR)  # end of commands: the daemon closes after replying
+            reply = b""
+            while chunk := cli.recv(4096):
+                reply += chunk
+        if b"rror" in reply or b"nknown" in reply:
+            raise RuntimeError(f"{' '.join(map(str, args))}: {reply.decode(errors='replace')}")
 
     @staticmethod
     def _stop_process(
