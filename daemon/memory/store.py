@@ -493,7 +493,7 @@ class MemoryStore:
         with self._lock:
             now = self.clock()
             cond, params = condition(where, now)
-            depth = max(3 * limit, 30)
+            depth = max(2 * limit, 20)  # each list's depth; RRF barely moves below it
             by_vector = self._vector_candidates(q, depth, cond, params)
             terms = fts.query_terms(self.db, query, self._vector_count())
             by_text = fts.search(self.db, terms, depth, cond, params)
@@ -526,15 +526,16 @@ class MemoryStore:
             found, matrix = vectors.get(self.db, missing, len(q))
             for i, sim in zip(found, matrix @ q, strict=True):
                 cands[i].similarity = float(sim)
-        memories = self.get_many(list(cands))
-        for i, c in cands.items():
-            m = memories[i]
-            c.created, c.is_correction, c.corrects = (
-                m.created,
-                m.kind is Kind.CORRECTION,
-                m.corrects,
-            )
+        for i, created, kind, corrects in self.db.execute(
+            "SELECT id, created, kind, corrects FROM memories "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (_json_ids(list(cands)),),
+        ):
+            c = cands[as_int(i)]
+            c.created, c.is_correction = as_float(created), kind == Kind.CORRECTION
+            c.corrects = None if corrects is None else as_int(corrects)
         ranked = fusion.rank(list(cands.values()), now)[:limit]
+        memories = self.get_many([c.id for c in ranked])  # full rows only for the winners
         return [
             SearchResult(
                 memory=memories[c.id],
@@ -561,7 +562,7 @@ class MemoryStore:
         graph = self._graph_ready() if maintain else self._graph
         if graph is None:
             return vectors.exact_search(self.db, q, k, cond, params)
-        count = max(4 * k, 40)
+        count = max(2 * k, 40)  # graph candidates re-ranked exactly: recall ~1 at 100k
         while True:
             keys, exhausted = graph.search(q, count)
             hits = vectors.exact_search(self.db, q, k, cond, params, among=keys.tolist())
