@@ -57,9 +57,15 @@ def register_planned(sub: Subparsers) -> None:
 
 
 def _registrars() -> list[Registrar]:
-    from secondself import daemon, doctor, fetch
+    from secondself import ask, daemon, doctor, fetch
 
-    found: list[Registrar] = [register_core, fetch.register, doctor.register, daemon.register]
+    found: list[Registrar] = [
+        register_core,
+        fetch.register,
+        doctor.register,
+        daemon.register,
+        ask.register,
+    ]
     try:
         memory_commands = importlib.import_module("secondself.memory.commands")
     except ModuleNotFoundError:  # until the memory store lands

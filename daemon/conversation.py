@@ -39,6 +39,7 @@ from secondself.protocols import (
     Synthesizer,
     Transcriber,
 )
+from secondself.score import hedge, novel_grounding
 from secondself.sentences import SentenceSplitter
 
 
@@ -61,6 +62,9 @@ class TurnSettings:
     max_tokens: int = 96
     top_k: int = 5
     history_turns: int = 3  # earlier question/answer pairs given to the model (follow-ups)
+    # Share of a sentence's new words (not in the question) that the memories must contain
+    # for it to be spoken: below it, the model is making things up.
+    min_grounding: float = 0.5
 
 
 @dataclass(slots=True)
@@ -149,6 +153,13 @@ class Conversation:
             await self._say(REPLIES["sorry"], result)
         return result
 
+    async def answer(self, question: str) -> TurnResult:
+        """Answer a question (no intent rules): `secondself ask` and the web page."""
+        self._cancel.clear()
+        result = TurnResult(text=question, intent=Intent.ASK)
+        await self._answer(question, result)
+        return result
+
     def stop(self) -> None:
         """Barge-in or "stop": end generation and playback now (any thread)."""
         self._cancel.set()
@@ -171,7 +182,7 @@ class Conversation:
             await self._say(DONT_KNOW, result)
             return
         messages = build_messages(question, sources, list(self.history))
-        await self._stream_reply(messages, result)
+        await self._stream_reply(messages, question, sources, result)
         if result.reply and not result.interrupted:
             self.history.append(Turn(question, result.reply))
 
@@ -209,11 +220,22 @@ class Conversation:
         result.interrupted = self._cancel.is_set()
         self.bus.publish(SpeakingDone(interrupted=result.interrupted))
 
-    async def _stream_reply(self, messages: list[ChatMessage], result: TurnResult) -> None:
-        """LLM tokens -> sentences -> speech -> speaker, all overlapping."""
+    async def _stream_reply(
+        self,
+        messages: list[ChatMessage],
+        question: str,
+        sources: Sequence[Source],
+        result: TurnResult,
+    ) -> None:
+        """LLM tokens -> sentences -> speech -> speaker, all overlapping.
+
+        Each sentence must be grounded in the memories before it is spoken; the first one
+        that is not ends the answer (and if nothing was said yet, a hedge is said instead).
+        """
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
         to_play: asyncio.Queue[Speech | None] = asyncio.Queue()
+        enough = threading.Event()  # stop generating: the rest will not be spoken
         start = time.perf_counter()
         first_token_s: list[float] = []
         tokens = 0
@@ -222,7 +244,7 @@ class Conversation:
             nonlocal tokens
             try:
                 for piece in self.answerer.stream(messages, self.settings.max_tokens):
-                    if self._cancel.is_set():
+                    if self._cancel.is_set() or enough.is_set():
                         break
                     if not first_token_s:
                         first_token_s.append(time.perf_counter() - start)
@@ -233,16 +255,26 @@ class Conversation:
 
         async def speak_sentences() -> None:
             splitter = SentenceSplitter()
-            text = ""
+            spoken: list[str] = []
+
+            async def say(sentence: str) -> None:
+                if enough.is_set() or self._cancel.is_set():
+                    return
+                if novel_grounding(sentence, question, sources) < self.settings.min_grounding:
+                    enough.set()
+                    if spoken:
+                        return
+                    sentence = hedge(sources)
+                spoken.append(sentence)
+                await to_play.put(await self._synthesize(sentence))
+
             while (piece := await pieces.get()) is not None:
-                text += piece
                 self.bus.publish(AnswerToken(text=piece))
                 for sentence in splitter.feed(piece):
-                    await to_play.put(await self._synthesize(sentence))
+                    await say(sentence)
             for sentence in splitter.flush():
-                if not self._cancel.is_set():
-                    await to_play.put(await self._synthesize(sentence))
-            result.reply = text.strip()
+                await say(sentence)
+            result.reply = " ".join(spoken)
             await to_play.put(None)
 
         async def play() -> None:

@@ -12,7 +12,11 @@ from secondself.memory.store import MemoryStore
 
 # Questions about the past also search facts that a newer one has replaced.
 _PAST = re.compile(r"\b(was|were|used to|before|previous|previously|old|earlier|formerly)\b", re.I)
-MIN_SIMILARITY = 0.15  # weaker vector-only hits are noise to a small model
+# A memory is given to the model only when it is about the question: a small model makes
+# an answer out of whatever it is shown ("your cat is called Biscuit" from a dog memory).
+# MiniLM puts paraphrases above 0.5 and same-topic-other-thing pairs around 0.3-0.5.
+RELEVANT = 0.5  # on meaning alone
+RELEVANT_WITH_WORDS = 0.3  # when the memory also shares a searched word with the question
 FORGET_SIMILARITY = 0.55  # "forget X" without a literal match forgets one close memory
 
 
@@ -34,7 +38,8 @@ class PersonaMemory:
                 similarity=r.scores.similarity,
             )
             for r in results
-            if r.scores.similarity >= MIN_SIMILARITY or r.scores.bm25_rank is not None
+            if r.scores.similarity >= RELEVANT
+            or (r.scores.bm25_rank is not None and r.scores.similarity >= RELEVANT_WITH_WORDS)
         ]
 
     def remember(self, text: str, source: str, kind: str = "note") -> int:

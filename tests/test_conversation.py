@@ -37,7 +37,7 @@ def build(
     texts: list[str],
     answer: ScriptedAnswerModel | None = None,
     speaker: RecordingSpeaker | None = None,
-    memories: tuple[str, ...] = ("my dog is called Biscuit", "he is three years old"),
+    memories: tuple[str, ...] = ("my dog is called Biscuit", "my dog is three years old"),
 ) -> tuple[Conversation, list[Event], ListMemory, ToneSynthesizer, RecordingSpeaker]:
     bus = Bus()
     events: list[Event] = []
@@ -93,7 +93,7 @@ def test_first_sentence_plays_while_the_answer_is_still_being_generated() -> Non
     overlap: list[bool] = []
     speaker.on_play.append(lambda: overlap.append(not answer.finished.is_set()))
     speaker.on_play.append(answer.release.set)
-    conversation, _, _, synth, _ = build(["What about my dog?"], answer, speaker)
+    conversation, _, _, synth, _ = build(["Tell me about my dog"], answer, speaker)
     result = asyncio.run(conversation.turn(AUDIO))
     assert overlap[0] is True
     assert synth.spoken == ["Your dog is called Biscuit.", "He is three years old."]
@@ -163,3 +163,20 @@ def test_a_question_no_memory_answers_is_not_guessed() -> None:
     assert result.reply == "I don't know that yet."
     assert result.backend == "memory"
     assert answer.seen == []  # the model was not asked to guess
+
+
+def test_an_answer_the_memories_do_not_support_is_not_spoken() -> None:
+    made_up = ScriptedAnswerModel(["Biscuit loves cheese and long walks."])
+    conversation, *_ = build(["What does my dog like?"], made_up)
+    result = asyncio.run(conversation.turn(AUDIO))
+    assert result.reply == "I'm not sure. What I know is: my dog is called Biscuit."
+
+
+def test_an_unsupported_later_sentence_ends_the_answer() -> None:
+    answer = ScriptedAnswerModel(
+        ["Your dog is called Biscuit. ", "He won a prize at Crufts. ", "He is three years old."]
+    )
+    conversation, _, _, synth, _ = build(["Tell me about my dog"], answer)
+    result = asyncio.run(conversation.turn(AUDIO))
+    assert result.reply == "Your dog is called Biscuit."
+    assert synth.spoken == ["Your dog is called Biscuit."]

@@ -1,0 +1,102 @@
+"""`secondself ask QUESTION`: one answer from the user's memories, as text or JSON.
+
+The same conversation code as the voice loop answers, with a silent voice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from secondself.app import App
+from secondself.conversation import Conversation, TurnSettings
+from secondself.embed import load_embedder
+from secondself.errors import UserError
+from secondself.memory.store import MemoryStore
+from secondself.pipeline import load_answer_model
+from secondself.protocols import Audio, Speech
+from secondself.recall import PersonaMemory
+from secondself.score import personal_score
+
+
+class SilentVoice:
+    """Synthesizer and speaker in one that makes no sound (text-only answers)."""
+
+    sample_rate = 16000
+
+    def synthesize(self, text: str) -> Audio:
+        return np.zeros(0, dtype=np.int16)
+
+    def play(self, speech: Speech) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def _ask(args: argparse.Namespace, app: App) -> int:
+    question = " ".join(args.question).strip()
+    if not question:
+        raise UserError("empty-question", "ask what? (the question is empty)")
+    config = app.config
+    start = time.perf_counter()
+    embedder = load_embedder(app.models, config.embed.model, config.embed.threads)
+    answerer = load_answer_model(app.models, config)
+    load_ms = (time.perf_counter() - start) * 1000
+    voice = SilentVoice()
+    store = MemoryStore.open(app.user_dir(), embedder, bus=app.bus)
+    try:
+        conversation = Conversation(
+            app.bus,
+            stt=_NoTranscriber(),
+            memory=PersonaMemory(store, app.persona),
+            answerer=answerer,
+            synth=voice,
+            speaker=voice,
+            settings=TurnSettings(max_tokens=config.llm.max_tokens, top_k=config.memory.top_k),
+        )
+        result = asyncio.run(conversation.answer(question))
+        result.timings_ms.pop("first_audio", None)  # nothing is spoken here
+        scored = time.perf_counter()
+        parts = personal_score(result.reply, result.sources, embedder)
+        result.timings_ms["score"] = (time.perf_counter() - scored) * 1000
+    finally:
+        store.close()
+    report: dict[str, Any] = {
+        "question": question,
+        "answer": result.reply,
+        "personal_score": parts.score,
+        "score_parts": parts.to_dict(),
+        "sources": [
+            {"id": s.memory_id, "text": s.text, "similarity": round(s.similarity, 3)}
+            for s in result.sources
+        ],
+        "backend": result.backend,
+        "timings_ms": {"load": round(load_ms, 1)}
+        | {k: round(v, 1) for k, v in result.timings_ms.items()},
+    }
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(result.reply)
+        ids = ", ".join(str(s.memory_id) for s in result.sources) or "none"
+        print(f"(personal score {parts.score}/100; memories: {ids})", file=sys.stderr)
+    return 0
+
+
+class _NoTranscriber:
+    def transcribe(self, audio: Audio) -> str:
+        return ""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("ask", help="answer a question from your memories")
+    p.add_argument("question", nargs="+", help="the question")
+    p.add_argument("--json", action="store_true", help="answer, score, sources and timings")
+    p.set_defaults(handler=_ask)
