@@ -367,18 +367,24 @@ class Microphone:
             return self
         sd = _sd()
         with _PA_LOCK:
-            index = find_device(self.device_spec, "input")
-            info = sd.query_devices(index)
-            rate = self._forced_rate or _pick_rate(index, "input", SAMPLE_RATE)
-            if self._forced_rate and not _supports(index, "input", rate, 1):
-                raise SecondselfError(
-                    "audio-rate-unsupported",
-                    f"microphone {info['name']!r} does not take {rate} Hz",
-                    Stage.AUDIO,
-                )
-            self._prepare(str(info["name"]), rate)
-            self._stream = self._open(sd, index, rate)
+            try:
+                self._start_locked(sd)
+            except sd.PortAudioError as exc:
+                raise _audio_error("audio-open-failed", "cannot open the microphone", exc) from exc
         return self
+
+    def _start_locked(self, sd: ModuleType) -> None:
+        index = find_device(self.device_spec, "input")
+        name = str(sd.query_devices(index)["name"])
+        rate = self._forced_rate or _pick_rate(index, "input", SAMPLE_RATE)
+        if self._forced_rate and not _supports(index, "input", rate, 1):
+            raise SecondselfError(
+                "audio-rate-unsupported",
+                f"microphone {name!r} does not take {rate} Hz",
+                Stage.AUDIO,
+            )
+        self._prepare(name, rate)
+        self._stream = self._open(sd, index, rate)
 
     def _prepare(self, name: str, rate: int) -> None:
         self.device_name, self.device_rate = name, rate
@@ -628,18 +634,18 @@ class MicrophoneSupervisor:
     # readers
 
     def read_frame(self, timeout: float | None = None) -> Audio | None:
+        """The next frame; None after `timeout` (also while the device is missing)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._stopping.is_set():
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             mic = self._wait_for_mic(remaining)
-            if mic is None:
-                if remaining is not None and deadline is not None and time.monotonic() >= deadline:
-                    return None
-                continue
-            try:
-                return mic.read_frame(remaining)
-            except SecondselfError as exc:
-                self._mark_lost(mic, exc)
+            if mic is not None:
+                try:
+                    return mic.read_frame(remaining)
+                except SecondselfError as exc:
+                    self._mark_lost(mic, exc)
+            elif remaining == 0.0:
+                return None
         return None
 
     async def frames(self) -> AsyncIterator[Audio]:
@@ -656,10 +662,7 @@ class MicrophoneSupervisor:
 
     def _wait_for_mic(self, timeout: float | None) -> Microphone | None:
         with self._opened:
-            self._opened.wait_for(
-                lambda: self._mic is not None or self._stopping.is_set(),
-                None if timeout is None else min(timeout, self._check_s * 4),
-            )
+            self._opened.wait_for(lambda: self._mic is not None or self._stopping.is_set(), timeout)
             return self._mic
 
     # the supervisor thread
@@ -691,9 +694,10 @@ class MicrophoneSupervisor:
         mic = self._open_microphone()
         try:
             mic.start()
-        except SecondselfError as exc:
+        except Exception as exc:  # whatever PortAudio says, this thread must live on
             self._set_state(MicState.MISSING, str(exc))
-            rescan_devices()  # a device plugged in later is only listed after a rescan
+            with contextlib.suppress(Exception):
+                rescan_devices()  # a device plugged in later is only listed after a rescan
             return None
         with self._opened:
             self._mic = mic
@@ -897,9 +901,9 @@ class SoundDeviceSpeaker:
         sd = _sd()
         with _PA_LOCK:
             index = find_device(self.device_spec, "output")
-            self.device_name = str(sd.query_devices(index)["name"])
-            rate = _pick_rate(index, "output", wanted_rate)
             try:
+                self.device_name = str(sd.query_devices(index)["name"])
+                rate = _pick_rate(index, "output", wanted_rate)
                 stream = sd.OutputStream(
                     device=index,
                     samplerate=rate,

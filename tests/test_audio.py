@@ -52,6 +52,25 @@ def best_match(heard: NDArray[np.int16], source: NDArray[np.int16]) -> tuple[flo
     return corr, float(np.sqrt(np.mean(segment**2)) / np.sqrt(np.mean(y**2)))
 
 
+def window_matches(
+    heard: NDArray[np.int16], source: NDArray[np.int16], window_s: float = 0.4
+) -> tuple[float, float]:
+    """Median (correlation, level ratio) of the source's voiced windows, each matched on its
+    own: a test player's glitch under CPU load (a few ms of inserted silence) shifts the
+    rest of the clip, which would sink one whole-clip correlation but only one window here."""
+    size = int(window_s * 16000)
+    loudness = np.sqrt(np.mean(source.astype(np.float64) ** 2))
+    matches = [
+        best_match(heard, part)
+        for start in range(0, source.size - size + 1, size)
+        if np.sqrt(np.mean((part := source[start : start + size]).astype(np.float64) ** 2))
+        > 0.3 * loudness
+    ]
+    assert matches, "the source is silent"
+    corr, gain = np.median(np.array(matches), axis=0)
+    return float(corr), float(gain)
+
+
 def listen(mic: Microphone | MicrophoneSupervisor, card: VirtualSoundCard,
            audio: NDArray[np.int16]) -> NDArray[np.int16]:  # fmt: skip
     """Plays `audio` into the mic and returns what the microphone delivered meanwhile."""
@@ -74,8 +93,8 @@ def test_microphone_hears_speech_as_16k_frames(
         assert mic.device_rate == (device_rate or 16000)
         heard = listen(mic, soundcard, speech)
         stats = mic.stats
-    corr, gain = best_match(heard, speech)
-    assert corr > 0.9, f"correlation {corr:.3f}"
+    corr, gain = window_matches(heard, speech)
+    assert corr > 0.9, f"correlation {corr:.3f} (whole clip {best_match(heard, speech)}, {stats})"
     assert 0.7 < gain < 1.3, f"level ratio {gain:.2f}"
     assert stats.dropped_frames == 0 and stats.overflows == 0
     assert stats.frames == heard.size // FRAME_SAMPLES
@@ -121,8 +140,8 @@ def test_speaker_plays_to_the_device(soundcard: VirtualSoundCard, say: Say, rate
         assert not speaker.interrupted and not speaker.is_playing
     time.sleep(0.1)
     recorded = soundcard.stop_recording()
-    corr, gain = best_match(recorded, speech)
-    assert corr > 0.9, f"correlation {corr:.3f}"
+    corr, gain = window_matches(recorded, speech)
+    assert corr > 0.9, f"correlation {corr:.3f} (whole clip {best_match(recorded, speech)})"
     assert 0.7 < gain < 1.3, f"level ratio {gain:.2f}"
     duration = speech.size / 16000
     assert duration - 0.05 < took < duration + 0.4, f"play took {took:.2f} s for {duration:.2f} s"
@@ -201,5 +220,19 @@ def test_supervisor_survives_the_microphone_going_and_coming_back(
         card.add_mic()
         wait_for(MicState.OPEN)
         heard = listen(supervisor, card, say("I am back."))
-    assert best_match(heard, say("I am back."))[0] > 0.9
+    assert window_matches(heard, say("I am back."))[0] > 0.9
     assert states == [MicState.OPEN, MicState.MISSING, MicState.OPEN, MicState.STOPPED]
+
+
+def test_supervisor_frames_for_asyncio(soundcard: VirtualSoundCard) -> None:
+    async def main() -> int:
+        count = 0
+        with MicrophoneSupervisor(Microphone, retry_s=0.3) as supervisor:
+            async for frame in supervisor.frames():
+                assert frame.shape == (FRAME_SAMPLES,)
+                count += 1
+                if count == 5:
+                    break
+        return count
+
+    assert asyncio.run(asyncio.wait_for(main(), 5)) == 5
