@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import threading
 import time
@@ -31,6 +32,8 @@ from secondself.config import AudioConfig
 from secondself.errors import SecondselfError, Stage
 from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Speech
 from secondself.resample import StreamDecimator, ratio, resample
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["input", "output"]
 DeviceSpec = str | int | None
@@ -710,8 +713,12 @@ class MicrophoneSupervisor:
         if state == self._state:
             return
         self._state = state
+        log.info("microphone %s%s", state, f": {detail}" if detail else "")
         if self._on_state is not None:
-            self._on_state(state, detail)
+            try:
+                self._on_state(state, detail)
+            except Exception:  # a subscriber's bug must not stop the supervisor
+                log.exception("microphone state callback failed")
 
 
 # -- the speaker ------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ PulseAudio is real time: each test plays a second or two of speech and takes abo
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -236,3 +238,9 @@ def test_supervisor_frames_for_asyncio(soundcard: VirtualSoundCard) -> None:
         return count
 
     assert asyncio.run(asyncio.wait_for(main(), 5)) == 5
+
+
+def test_importing_audio_touches_no_hardware() -> None:
+    # `import sounddevice` runs Pa_Initialize, which opens every ALSA device to list it.
+    code = "import sys, secondself.audio; sys.exit('sounddevice' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
