@@ -289,7 +289,7 @@ def _versions() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--million", action="store_true", help="also 1,000,000 (slow build)")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--import-count", type=int, default=2000)

@@ -113,7 +113,12 @@ def _v3_validity(db: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_memories, _v2_vectors, _v3_validity)
+def _v4_kind_index(db: apsw.Connection) -> None:
+    # Kind filters and the "turns that quote a forgotten memory" scan read by kind.
+    db.execute("CREATE INDEX memories_kind ON memories (kind, created)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_memories, _v2_vectors, _v3_validity, _v4_kind_index)
 LATEST = len(MIGRATIONS)
 
 

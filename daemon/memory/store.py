@@ -140,6 +140,9 @@ class MemoryStore:
             if self._graph is not None and self._graph.dirty:
                 with contextlib.suppress(SecondselfError):
                     self._save_graph()
+            elif self._graph is None and not self.graph_path.exists():
+                with contextlib.suppress(apsw.Error), self.db:  # no graph follows the log
+                    self.db.execute("DELETE FROM vector_log")
             self._graph = None
             self.db.close()
 
@@ -189,6 +192,8 @@ class MemoryStore:
                 dbm.set_meta(self.db, "embed_dims", str(emb.dimensions))
             if changed:
                 self._drop_graph()
+            elif scalar_int(self.db, "SELECT count(*) FROM memories") == vectors.count(self.db):
+                return 0  # the common case, without scanning for memories lacking a vector
             todo = [
                 (int(i), str(t))
                 for i, t in self.db.execute(
@@ -575,7 +580,8 @@ class MemoryStore:
     # --- the graph index ---------------------------------------------------------------
 
     def _log_seq(self) -> int:
-        return scalar_int(self.db, "SELECT max(seq) FROM vector_log")
+        # AUTOINCREMENT's counter: never goes back, even after the log is pruned.
+        return scalar_int(self.db, "SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'")
 
     def _vector_count(self) -> int:
         seq = self._log_seq()
