@@ -16,6 +16,8 @@ from secondself.resample import resample
 
 Say = Callable[[str], NDArray[np.int16]]
 
+pytest_plugins = ["tests.soundcard"]  # the `soundcard` fixture: a PulseAudio virtual card
+
 
 @pytest.fixture(scope="session")
 def model_store() -> ModelStore:

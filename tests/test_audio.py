@@ -28,10 +28,9 @@ from secondself.protocols import FRAME_SAMPLES, Speech
 from secondself.resample import resample
 from tests.conftest import Say, silence
 
-if TYPE_CHECKING:  # imported by pytest as a plugin: importing it here first would stop
-    from tests.soundcard import VirtualSoundCard  # pytest from rewriting its asserts
+if TYPE_CHECKING:
+    from secondself.virtual_soundcard import VirtualSoundCard
 
-pytest_plugins = ["tests.soundcard"]  # until conftest.py names it
 
 pytestmark = pytest.mark.e2e
 
