@@ -21,6 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+# onnxruntime must be loaded before usearch: the other order segfaults when onnxruntime is
+# imported later in the same process (usearch's statically linked C++ runtime clashes).
+import onnxruntime  # noqa: F401, I001
 from numpy.typing import NDArray
 from usearch.index import Index
 
