@@ -24,7 +24,7 @@ import numpy as np
 
 # onnxruntime must be loaded before usearch: the other order segfaults when onnxruntime is
 # imported later in the same process (usearch's statically linked C++ runtime clashes).
-import onnxruntime  # noqa: F401, I001
+import onnxruntime  # noqa: F401
 from numpy.typing import NDArray
 from usearch.index import Index
 
