@@ -276,6 +276,19 @@ class Conversation:
                 await say(sentence)
             result.reply = " ".join(spoken)
             await to_play.put(None)
+            generated = time.perf_counter() - start
+            first = first_token_s[0] if first_token_s else generated
+            result.timings_ms["first_token"] = first * 1000
+            result.timings_ms["answer"] = generated * 1000
+            self.bus.publish(
+                AnswerDone(
+                    text=result.reply,
+                    backend=result.backend,
+                    first_token_s=first,
+                    seconds=generated,
+                    tokens=tokens,
+                )
+            )
 
         async def play() -> None:
             first = True
@@ -289,17 +302,5 @@ class Conversation:
 
         generator = asyncio.create_task(asyncio.to_thread(generate))
         await asyncio.gather(speak_sentences(), play(), generator)
-        total = time.perf_counter() - start
-        result.timings_ms["answer"] = total * 1000
-        result.timings_ms["first_token"] = (first_token_s[0] if first_token_s else total) * 1000
         result.interrupted = self._cancel.is_set()
-        self.bus.publish(
-            AnswerDone(
-                text=result.reply,
-                backend=result.backend,
-                first_token_s=first_token_s[0] if first_token_s else total,
-                seconds=total,
-                tokens=tokens,
-            )
-        )
         self.bus.publish(SpeakingDone(interrupted=result.interrupted))
