@@ -51,7 +51,7 @@ def build_messages(
     and the question."""
     system = INSTRUCTIONS + (f" {directives.strip()}" if directives.strip() else "")
     if sources:
-        facts = "\n".join(f"- {s.text}" for s in sources)
+        facts = "\n".join(f"- {_as_sentence(s.text)}" for s in sources)
         system += f"\n\nFacts the user told you:\n{facts}"
     messages = [ChatMessage("system", system)]
     for turn in history:
@@ -59,6 +59,16 @@ def build_messages(
         messages.append(ChatMessage("assistant", turn.answer))
     messages.append(ChatMessage("user", question))
     return messages
+
+
+def _as_sentence(text: str) -> str:
+    """Memories are often lower-case fragments (transcripts); a small model reads whole
+    sentences better ("my dog is called biscuit" once came back as "Biscuit's name is ...")."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
 
 
 class LlamaAnswerModel:
