@@ -358,3 +358,14 @@ def test_pragmas_for_durability_and_forgetting(store: MemoryStore) -> None:
         "secure_delete": 1,
         "foreign_keys": 1,
     }
+
+
+def test_word_search_widens_when_the_persona_filter_rejects_most_matches(tmp_path: Path) -> None:
+    from secondself.memory.model import NewMemory
+
+    with MemoryStore.open(tmp_path / "u", HashEmbedder()) as store:
+        store.add([NewMemory(f"falcon report {n}", persona="work") for n in range(300)])
+        mine = store.remember("a falcon nested on my balcony")
+        hits = store.search("falcon", SearchFilter(persona="personal"), 5)
+        assert [h.memory.id for h in hits] == [mine.id]
+        assert hits[0].scores.bm25_rank == 1

@@ -17,7 +17,7 @@ from secondself.memory.db import as_float, as_int
 from secondself.memory.filters import Params
 
 MAX_TERMS = 16
-COMMON_FRACTION = 0.05  # a word in more than 5% of memories is not searched by words...
+COMMON_FRACTION = 0.02  # a word in more than 2% of memories is not searched by words...
 COMMON_FLOOR = 500  # ... unless the store is small enough that it costs nothing
 
 STOPWORDS = frozenset(
@@ -125,10 +125,37 @@ def query_terms(db: apsw.Connection, query: str, total: int) -> list[str]:
 def search(
     db: apsw.Connection, terms: list[str], k: int, where: str, params: Params
 ) -> list[tuple[int, float]]:
-    """Top-k (id, bm25) among memories passing `where`; bm25 is lower-is-better."""
+    """Top-k (id, bm25) among memories passing `where`; bm25 is lower-is-better.
+
+    BM25 ranks the matches inside FTS5 first (cheap), then only the best of them are
+    checked against `where` in SQL; the window widens when the filter rejects too many,
+    and a selective filter falls back to filtering every match (always correct).
+    """
     if not terms:
         return []
     expression = " OR ".join(f'"{t}"' for t in terms)
+    window = max(4 * k, 40)
+    while window <= 4096:
+        ranked = [
+            (as_int(i), as_float(s))
+            for i, s in db.execute(
+                "SELECT rowid, bm25(memories_fts) AS score FROM memories_fts "
+                "WHERE memories_fts MATCH ? ORDER BY score LIMIT ?",
+                (expression, window),
+            )
+        ]
+        allowed = {
+            as_int(r[0])
+            for r in db.execute(
+                f"SELECT m.id FROM memories AS m WHERE {where} "
+                "AND m.id IN (SELECT value FROM json_each(?))",
+                [*params, "[" + ",".join(str(i) for i, _ in ranked) + "]"],
+            )
+        }
+        hits = [(i, s) for i, s in ranked if i in allowed][:k]
+        if len(hits) >= k or len(ranked) < window:
+            return hits
+        window *= 4
     sql = (
         "SELECT f.rowid, bm25(memories_fts) AS score FROM memories_fts AS f "
         "JOIN memories AS m ON m.id = f.rowid "
