@@ -58,10 +58,14 @@ class Synthetic:
 
     def sample(self, n: int) -> tuple[Matrix, NDArray[np.int64]]:
         topic = self.rng.integers(0, self.topics, n)
-        z = self.rng.standard_normal((n, RANK)).astype(np.float32) * 0.35
-        x = self.centres[topic] + np.einsum("nr,nrd->nd", z, self.bases[topic])
-        x += 0.04 * self.rng.standard_normal((n, DIMS)).astype(np.float32)
-        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), topic
+        x = np.empty((n, DIMS), dtype=np.float32)
+        for start in range(0, n, 2000):  # the gathered bases are 100 KB per row: chunk
+            t = topic[start : start + 2000]
+            z = self.rng.standard_normal((len(t), RANK)).astype(np.float32) * 0.35
+            part = self.centres[t] + np.einsum("nr,nrd->nd", z, self.bases[t])
+            part += 0.04 * self.rng.standard_normal((len(t), DIMS)).astype(np.float32)
+            x[start : start + len(t)] = part / np.linalg.norm(part, axis=1, keepdims=True)
+        return x, topic
 
     def text(self, topic: int, words: int) -> str:
         own = [_word(100_000 + topic * 40 + int(j)) for j in self.rng.zipf(1.5, words) % 40]
