@@ -1,0 +1,44 @@
+"""The user's memory: one SQLite file per user (sqlite-vec + FTS5), a graph index beside it,
+content-addressed media, and forgetting that leaves no trace.
+
+    store = MemoryStore.open(app.user_dir(), embedder, bus=app.bus)
+    store.remember("my dog is called Rex", persona="personal", source=Source.VOICE)
+    results = store.search("what is my dog called?", SearchFilter(persona="personal"))
+    store.forget(store.select_for_forget(match="Rex"))
+
+Modules, one job each: schema (migrations), db (connection, pragmas), vectors (sqlite-vec
+k-NN), graph (usearch HNSW file), fts (BM25 candidates), fusion (RRF + recency +
+corrections), supersede (when a new fact retires an old one), filters (the persona rule),
+media, exif, validate, importer, archive (export), store (the orchestration), commands (CLI).
+"""
+
+from __future__ import annotations
+
+from secondself.memory.model import (
+    ForgetReport,
+    Kind,
+    MediaInput,
+    Memory,
+    NewMemory,
+    Scores,
+    SearchFilter,
+    SearchResult,
+    Source,
+    Visibility,
+)
+from secondself.memory.store import MemoryStore, forget_user
+
+__all__ = [
+    "ForgetReport",
+    "Kind",
+    "MediaInput",
+    "Memory",
+    "MemoryStore",
+    "NewMemory",
+    "Scores",
+    "SearchFilter",
+    "SearchResult",
+    "Source",
+    "Visibility",
+    "forget_user",
+]
