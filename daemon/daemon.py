@@ -45,10 +45,11 @@ class Session:
         self.store.close()
 
 
-def start_session(app: App, speaker: Speaker) -> Session:
+def start_session(app: App, speaker: Speaker, pipeline: Pipeline | None = None) -> Session:
+    """Wire the stages into a voice loop (loading the models unless they are given)."""
     start = time.perf_counter()
     config = app.config
-    pipeline = load_pipeline(config, app.models, app.bus)
+    pipeline = pipeline or load_pipeline(config, app.models, app.bus)
     store = MemoryStore.open(app.user_dir(), pipeline.embedder, bus=app.bus)
     conversation = Conversation(
         app.bus,

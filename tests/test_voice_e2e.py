@@ -1,0 +1,207 @@
+"""The voice pipeline end to end, with the real models and real SQLite + sqlite-vec:
+offline over recordings (`listen`), and live through the virtual sound card."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from secondself.app import App
+from secondself.audio import Microphone, SoundDeviceSpeaker
+from secondself.bus import Bus
+from secondself.config import load_config
+from secondself.daemon import Session, recording_frames, start_session
+from secondself.events import (
+    AnswerDone,
+    Event,
+    MemorySaved,
+    SpeakingDone,
+    StageError,
+    WakeDetected,
+)
+from secondself.models import ModelStore
+from secondself.pipeline import Pipeline, load_pipeline
+from secondself.protocols import Speech
+from secondself.stt import WhisperTranscriber
+from secondself.virtual_soundcard import VirtualSoundCard
+from secondself.wavio import read_wav, write_wav
+from tests.conftest import Say, silence
+
+pytestmark = pytest.mark.e2e
+
+REMEMBER = "Hey Jarvis, remember that my dog is called Biscuit."
+QUESTION = "Hey Jarvis, what is my dog's name?"
+
+
+@pytest.fixture(scope="module")
+def pipeline(model_store: ModelStore) -> Pipeline:
+    return load_pipeline(load_config(), model_store, Bus())
+
+
+@pytest.fixture(scope="module")
+def whisper(model_store: ModelStore) -> WhisperTranscriber:
+    return WhisperTranscriber(model_store.path("whisper-tiny.en", 1).parent, threads=1)
+
+
+def app_for(home: Path) -> tuple[App, list[Event]]:
+    app = App(home_override=str(home))
+    events: list[Event] = []
+    app.bus.on(events.append)
+    return app, events
+
+
+class Collector:
+    """A Speaker that keeps what it is asked to play (offline runs)."""
+
+    def __init__(self) -> None:
+        self.played: list[Speech] = []
+
+    def play(self, speech: Speech) -> None:
+        self.played.append(speech)
+
+    def stop(self) -> None:
+        pass
+
+
+def run_offline(pipeline: Pipeline, home: Path, audio: np.ndarray) -> tuple[list[Event], Collector]:
+    app, events = app_for(home)
+    speaker = Collector()
+    session = start_session(app, speaker, pipeline)
+    try:
+        asyncio.run(session.loop.run(recording_frames(audio), wait_for_turns=True))
+    finally:
+        session.close()
+    return events, speaker
+
+
+def test_listen_command_remembers_then_answers(
+    tmp_path: Path, say: Say, whisper: WhisperTranscriber
+) -> None:
+    recording = np.concatenate(
+        [silence(0.5), say(REMEMBER), silence(2.5), say(QUESTION), silence(1)]
+    )
+    wav = tmp_path / "two-turns.wav"
+    write_wav(wav, recording, 16000)
+    out = tmp_path / "replies"
+    env = {**os.environ, "SECONDSELF_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "secondself", "listen", str(wav), "--json", "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    names = [e["event"] for e in events]
+    assert names.count("WakeDetected") >= 1
+    assert "MemorySaved" in names
+    answer = next(e for e in events if e["event"] == "AnswerDone")
+    assert "biscuit" in answer["text"].lower()
+    replies = sorted(out.glob("reply-*.wav"))
+    assert len(replies) == 2
+    heard = whisper.transcribe(read_wav(replies[-1]))
+    assert "biscuit" in heard.lower(), heard
+
+
+@pytest.mark.parametrize("kind", ["no wake word", "silence", "white noise", "clipped speech"])
+def test_nothing_to_answer_gives_no_reply_and_no_error(
+    tmp_path: Path, say: Say, pipeline: Pipeline, kind: str
+) -> None:
+    rng = np.random.default_rng(7)
+    audio = {
+        "no wake word": lambda: np.concatenate([say("What is my dog's name?"), silence(1)]),
+        "silence": lambda: silence(8),
+        "white noise": lambda: rng.normal(0, 3000, 16000 * 8).astype(np.int16),
+        "clipped speech": lambda: np.clip(
+            say("What is the weather like?").astype(np.int32) * 20, -32768, 32767
+        ).astype(np.int16),
+    }[kind]()
+    events, speaker = run_offline(pipeline, tmp_path, audio)
+    assert speaker.played == []
+    assert not any(isinstance(e, WakeDetected | StageError | AnswerDone) for e in events)
+
+
+def test_follow_up_without_the_wake_word_uses_the_previous_turn(
+    tmp_path: Path, say: Say, pipeline: Pipeline
+) -> None:
+    audio = np.concatenate(
+        [
+            say(REMEMBER),
+            silence(2),
+            say(QUESTION),
+            silence(1.5),
+            say("And what is he called again?"),
+            silence(1),
+        ]
+    )
+    events, _ = run_offline(pipeline, tmp_path, audio)
+    answers = [e for e in events if isinstance(e, AnswerDone)]
+    assert len(answers) == 2
+    assert all("biscuit" in a.text.lower() for a in answers), [a.text for a in answers]
+    assert sum(isinstance(e, WakeDetected) for e in events) == 1
+
+
+# --- live, through the virtual sound card ----------------------------------------------
+
+
+@pytest.fixture
+def live(
+    soundcard: VirtualSoundCard, pipeline: Pipeline, tmp_path: Path
+) -> Iterator[tuple[Session, list[Event], VirtualSoundCard]]:
+    app, events = app_for(tmp_path)
+    session = start_session(app, SoundDeviceSpeaker(), pipeline)
+    yield session, events, soundcard
+    session.close()
+
+
+def run_live(
+    session: Session,
+    card: VirtualSoundCard,
+    lines: list[np.ndarray],
+    device_rate: int | None = None,
+) -> None:
+    """Say each line into the microphone, waiting for the daemon's reply between lines."""
+    replied = threading.Event()
+    session.loop.bus.on(lambda e: replied.set() if isinstance(e, SpeakingDone) else None)
+
+    async def scenario() -> None:
+        microphone = Microphone(sample_rate=device_rate).start()
+        task = asyncio.create_task(session.loop.run(microphone.frames()))
+        try:
+            for audio in lines:
+                replied.clear()
+                await asyncio.to_thread(card.play_into_mic, audio)
+                assert await asyncio.to_thread(replied.wait, 60), "no reply"
+        finally:
+            task.cancel()
+            microphone.stop()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("device_rate", [None, 48000], ids=["16k", "48k-device"])
+def test_spoken_question_gets_a_spoken_answer(
+    live: tuple[Session, list[Event], VirtualSoundCard],
+    say: Say,
+    whisper: WhisperTranscriber,
+    device_rate: int | None,
+) -> None:
+    session, events, card = live
+    card.start_recording(rate=16000)
+    try:
+        run_live(session, card, [say(REMEMBER), say(QUESTION)], device_rate)
+    finally:
+        played = card.stop_recording()
+    assert any(isinstance(e, MemorySaved) for e in events)
+    answer = [e for e in events if isinstance(e, AnswerDone)][-1]
+    assert "biscuit" in answer.text.lower()
+    heard = whisper.transcribe(played)
+    assert "biscuit" in heard.lower(), heard
+    assert "remember" in heard.lower(), heard  # the confirmation was played too
