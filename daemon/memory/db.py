@@ -20,9 +20,13 @@ def connect(path: Path, migrate: bool = True) -> apsw.Connection:
     The schema version is read before anything is written, so a file from a newer
     secondself is refused without being touched (not even its journal mode).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         db = apsw.Connection(str(path))
+    except OSError as exc:
+        raise SecondselfError(
+            "memory-open", f"cannot create {path.parent}: {exc.strerror}", Stage.MEMORY
+        ) from exc
     except apsw.CantOpenError as exc:
         raise SecondselfError(
             "memory-open", f"cannot open memory database {path}: {exc}", Stage.MEMORY

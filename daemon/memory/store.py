@@ -404,6 +404,12 @@ class MemoryStore:
     def link_sources(self, turn_id: int, memory_ids: Sequence[int]) -> None:
         """Record that a conversation turn quoted these memories (forgotten with them)."""
         with self._lock, self.db:
+            known = self.get_many([turn_id, *memory_ids])
+            for memory_id in (turn_id, *memory_ids):
+                if memory_id not in known:
+                    raise UserError(
+                        "memory-unknown-id", f"no memory with id {memory_id}", Stage.MEMORY
+                    )
             self.db.executemany(
                 "INSERT OR IGNORE INTO memory_sources (turn_id, memory_id) VALUES (?, ?)",
                 [(turn_id, int(m)) for m in memory_ids],
