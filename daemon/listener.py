@@ -139,10 +139,10 @@ class Listener:
             self._trim()
             return []
         result = self._endpointer.result
+        short = result is not None and result.heard and result.speech_s <= self.settings.stop_max_s
+        signals: list[Signal] = [MaybeStop(self._utterance(result.frames))] if short else []
         self._start_stop_watch()
-        if result is not None and result.heard and result.speech_s <= self.settings.stop_max_s:
-            return [MaybeStop(self._utterance(result.frames))]
-        return []
+        return signals
 
     def _listening(self, frame: Audio) -> list[Signal]:
         assert self._endpointer is not None

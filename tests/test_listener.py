@@ -98,6 +98,8 @@ def test_short_utterance_during_a_reply_may_be_stop_long_one_is_not() -> None:
     run(listener, [WAKE] + [SPEECH] * 5 + [QUIET] * 6)
     short = run(listener, [SPEECH] * 4 + [QUIET] * 6)
     assert len(short) == 1 and isinstance(short[0], MaybeStop)
+    kinds = [int(short[0].audio[i]) for i in range(0, short[0].audio.size, 1280)]
+    assert kinds.count(SPEECH) == 4
     long = run(listener, [SPEECH] * 30 + [QUIET] * 6)
     assert not any(isinstance(s, MaybeStop) for s in long)
 

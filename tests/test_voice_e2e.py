@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from secondself.events import (
     AnswerDone,
     Event,
     MemorySaved,
+    Speaking,
     SpeakingDone,
     StageError,
     WakeDetected,
@@ -205,3 +207,68 @@ def test_spoken_question_gets_a_spoken_answer(
     heard = whisper.transcribe(played)
     assert "biscuit" in heard.lower(), heard
     assert "remember" in heard.lower(), heard  # the confirmation was played too
+
+
+def voiced_samples(audio: np.ndarray, frame: int = 320) -> int:
+    """Samples in 20 ms frames louder than near-silence."""
+    frames = audio[: audio.size - audio.size % frame].reshape(-1, frame).astype(np.float32)
+    loud = np.sqrt((frames**2).mean(axis=1)) > 300
+    return int(loud.sum()) * frame
+
+
+class LongAnswer:
+    """A long, grounded answer (the real model's answers are one short sentence), so there
+    is time to interrupt it. Everything else in the pipeline is real."""
+
+    name = "long-answer"
+
+    def stream(self, messages: object, max_tokens: int) -> Iterator[str]:
+        for _ in range(8):
+            yield "Your dog is called Biscuit. "
+
+
+@pytest.mark.parametrize("interruption", ["Hey Jarvis!", "Stop."])
+def test_barge_in_and_stop_end_the_reply(
+    soundcard: VirtualSoundCard, pipeline: Pipeline, tmp_path: Path, say: Say, interruption: str
+) -> None:
+    app, events = app_for(tmp_path)
+    session = start_session(app, SoundDeviceSpeaker(), replace(pipeline, answerer=LongAnswer()))
+    session.store.remember("my dog is called Biscuit")
+    speaking = threading.Event()
+    finished = threading.Event()
+
+    def watch(event: Event) -> None:
+        if isinstance(event, Speaking):
+            speaking.set()
+        if isinstance(event, SpeakingDone):
+            finished.set()
+
+    app.bus.on(watch)
+
+    async def scenario() -> None:
+        microphone = Microphone().start()
+        task = asyncio.create_task(session.loop.run(microphone.frames()))
+        try:
+            await asyncio.to_thread(soundcard.play_into_mic, say(QUESTION))
+            assert await asyncio.to_thread(speaking.wait, 60)
+            await asyncio.sleep(1.0)  # well into the reply
+            await asyncio.to_thread(soundcard.play_into_mic, say(interruption))
+            stopped = await asyncio.to_thread(finished.wait, 10)
+            assert stopped, [(round(e.t, 2), e.name) for e in events]
+        finally:
+            task.cancel()
+            microphone.stop()
+
+    soundcard.start_recording(rate=16000)
+    try:
+        asyncio.run(scenario())
+    finally:
+        played = soundcard.stop_recording()
+        session.close()
+    done = [e for e in events if isinstance(e, SpeakingDone)]
+    assert done[0].interrupted, [(round(e.t, 2), e.name) for e in events]
+    # Most of the answer was never played.
+    whole = sum(say(s).size for s in ["Your dog is called Biscuit."] * 8)
+    assert voiced_samples(played) < whole / 2
+    if interruption.startswith("Hey"):
+        assert sum(isinstance(e, WakeDetected) for e in events) == 2
