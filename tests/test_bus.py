@@ -6,6 +6,7 @@ import json
 import threading
 
 import pytest
+
 from secondself.bus import Bus, JsonLinesLog
 from secondself.events import Event, Transcript, WakeDetected, event_from_dict, event_types
 

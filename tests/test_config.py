@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from secondself.config import load_config
 from secondself.errors import ConfigError
 
