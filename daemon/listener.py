@@ -139,8 +139,9 @@ class Listener:
             self._trim()
             return []
         result = self._endpointer.result
-        short = result is not None and result.heard and result.speech_s <= self.settings.stop_max_s
-        signals: list[Signal] = [MaybeStop(self._utterance(result.frames))] if short else []
+        signals: list[Signal] = []
+        if result is not None and result.heard and result.speech_s <= self.settings.stop_max_s:
+            signals.append(MaybeStop(self._utterance(result.frames)))
         self._start_stop_watch()
         return signals
 
