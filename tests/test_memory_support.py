@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from secondself.memory.model import SearchFilter
-
 DIMS = 384
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -43,10 +41,6 @@ def _direction(token: str, dims: int) -> NDArray[np.float32]:
     seed = int.from_bytes(hashlib.sha256(token.encode()).digest()[:8], "little")
     v = np.random.default_rng(seed).standard_normal(dims).astype(np.float32)
     return v / np.linalg.norm(v)
-
-
-def everyone(persona: str = "personal", **kwargs: object) -> SearchFilter:
-    return SearchFilter(persona=persona, **kwargs)  # type: ignore[arg-type]
 
 
 def files_containing(root: Path, needles: Sequence[bytes]) -> list[str]:

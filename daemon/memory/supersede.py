@@ -63,65 +63,14 @@ _SPLITTERS = tuple(
 
 _POSSESSIVE = re.compile(r"^(?:my|our|his|her|their|your|the|[a-z]+'s)\b")
 _VAGUE_SUBJECTS = frozenset({"it", "this", "that", "there", "here", "what", "which"})
+# Things one can have many of (books, songs, teams) count only after "favourite".
 ATTRIBUTE_NOUNS = frozenset(
-    [
-        "name",
-        "number",
-        "address",
-        "birthday",
-        "age",
-        "email",
-        "password",
-        "pin",
-        "code",
-        "passcode",
-        "colour",
-        "food",
-        "song",
-        "film",
-        "movie",
-        "book",
-        "band",
-        "team",
-        "drink",
-        "job",
-        "title",
-        "role",
-        "boss",
-        "manager",
-        "doctor",
-        "dentist",
-        "vet",
-        "partner",
-        "wife",
-        "husband",
-        "girlfriend",
-        "boyfriend",
-        "car",
-        "phone",
-        "school",
-        "teacher",
-        "employer",
-        "salary",
-        "size",
-        "height",
-        "weight",
-        "username",
-        "handle",
-        "postcode",
-        "zip",
-        "anniversary",
-        "landlord",
-        "bank",
-        "ringtone",
-        "flight",
-        "hotel",
-        "nickname",
-        "surname",
-        "religion",
-        "language",
-        "plate",
-    ]
+    (
+        "name number address birthday age email password pin code passcode colour job title "
+        "role boss manager doctor dentist vet partner wife husband girlfriend boyfriend car "
+        "phone school teacher employer salary size height weight username handle postcode zip "
+        "anniversary landlord bank ringtone nickname surname religion language plate"
+    ).split()
 )
 
 
