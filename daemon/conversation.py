@@ -17,6 +17,7 @@ from typing import Protocol
 
 from secondself.answer import DONT_KNOW, Source, Turn, build_messages
 from secondself.bus import Bus
+from secondself.correction import corrected_fact
 from secondself.errors import SecondselfError
 from secondself.events import (
     AnswerDone,
@@ -52,7 +53,13 @@ class MemoryPort(Protocol):
 
     def recall(self, question: str, k: int) -> list[Source]: ...
 
-    def remember(self, text: str, source: str, kind: str = "note") -> int: ...
+    def remember(
+        self, text: str, source: str, kind: str = "note", corrects: int | None = None
+    ) -> int: ...
+
+    def remember_turn(self, question: str, answer: str, source_ids: list[int]) -> None:
+        """Keep an answered turn with the memories it drew on (for the conversation log)."""
+        ...
 
     def forget_matching(self, text: str) -> list[int]: ...
 
@@ -110,6 +117,7 @@ class Conversation:
         self.speaker = speaker
         self.settings = settings or TurnSettings()
         self.history: deque[Turn] = deque(maxlen=self.settings.history_turns)
+        self.last_sources: list[Source] = []  # what the last answer drew on (corrections)
         self._cancel = threading.Event()
 
     # -- entry points ----------------------------------------------------------------------
@@ -185,13 +193,23 @@ class Conversation:
         await self._stream_reply(messages, question, sources, result)
         if result.reply and not result.interrupted:
             self.history.append(Turn(question, result.reply))
+            self.last_sources = list(sources)
+            ids = [s.memory_id for s in sources]
+            await asyncio.to_thread(self.memory.remember_turn, question, result.reply, ids)
 
     async def _remember(self, text: str, result: TurnResult, kind: str) -> None:
         if not text:
             await self._say("What should I remember?", result)
             return
         start = time.perf_counter()
-        await asyncio.to_thread(self.memory.remember, text, "voice", kind)
+        # A correction overrides the memory the last answer leaned on most.
+        corrects = None
+        if kind == "correction" and self.last_sources and self.history:
+            wrong = max(self.last_sources, key=lambda s: s.similarity)
+            last = self.history[-1]
+            text = corrected_fact(text, last.answer, last.question, wrong.text)
+            corrects = wrong.memory_id
+        await asyncio.to_thread(self.memory.remember, text, "voice", kind, corrects)
         result.timings_ms["memory"] = (time.perf_counter() - start) * 1000
         await self._say(REPLIES["corrected" if kind == "correction" else "saved"], result)
 

@@ -20,6 +20,11 @@ RELEVANT_WITH_WORDS = 0.3  # when the memory also shares a searched word with th
 FORGET_SIMILARITY = 0.55  # "forget X" without a literal match forgets one close memory
 
 
+# What the user told or showed us; our own past answers are kept (for the web page and so
+# forgetting a memory removes the turns that quoted it) but are not evidence.
+RECALLED_KINDS = tuple(k for k in Kind if k is not Kind.CONVERSATION_TURN)
+
+
 class PersonaMemory:
     def __init__(self, store: MemoryStore, persona: str) -> None:
         self.store = store
@@ -28,7 +33,11 @@ class PersonaMemory:
     def recall(self, question: str, k: int) -> list[Source]:
         if not question.strip():
             return []
-        where = SearchFilter(persona=self.persona, include_superseded=bool(_PAST.search(question)))
+        where = SearchFilter(
+            persona=self.persona,
+            kinds=RECALLED_KINDS,
+            include_superseded=bool(_PAST.search(question)),
+        )
         results = self.store.search(question, where, limit=k)
         return [
             Source(
@@ -42,11 +51,22 @@ class PersonaMemory:
             or (r.scores.bm25_rank is not None and r.scores.similarity >= RELEVANT_WITH_WORDS)
         ]
 
-    def remember(self, text: str, source: str, kind: str = "note") -> int:
+    def remember(
+        self, text: str, source: str, kind: str = "note", corrects: int | None = None
+    ) -> int:
         memory = self.store.remember(
-            text, kind=Kind(kind), persona=self.persona, source=Origin(source)
+            text, kind=Kind(kind), persona=self.persona, source=Origin(source), corrects=corrects
         )
         return memory.id
+
+    def remember_turn(self, question: str, answer: str, source_ids: list[int]) -> None:
+        self.store.remember(
+            f"Q: {question}\nA: {answer}",
+            kind=Kind.CONVERSATION_TURN,
+            persona=self.persona,
+            source=Origin.VOICE,
+            sources=source_ids,
+        )
 
     def forget_matching(self, text: str) -> list[int]:
         chosen = self.store.select_for_forget(match=text, persona=self.persona)

@@ -49,6 +49,8 @@ class ListMemory:
         self.bus = bus
         self.memories: dict[int, str] = {}
         self.kinds: dict[int, str] = {}
+        self.corrects: dict[int, int | None] = {}
+        self.turns: list[tuple[str, str, list[int]]] = []
         for text in memories:
             self.remember(text, "cli")
 
@@ -64,12 +66,18 @@ class ListMemory:
         ]
         return hits[:k]
 
-    def remember(self, text: str, source: str, kind: str = "note") -> int:
-        memory_id = len(self.memories) + 1
+    def remember(
+        self, text: str, source: str, kind: str = "note", corrects: int | None = None
+    ) -> int:
+        memory_id = len(self.memories) + len(self.turns) + 1
         self.memories[memory_id] = text
         self.kinds[memory_id] = kind
+        self.corrects[memory_id] = corrects
         self.bus.publish(MemorySaved(memory_id=memory_id, kind=kind, source=source))
         return memory_id
+
+    def remember_turn(self, question: str, answer: str, source_ids: list[int]) -> None:
+        self.turns.append((question, answer, source_ids))
 
     def forget_matching(self, text: str) -> list[int]:
         ids = [i for i, t in self.memories.items() if text.lower() in t.lower()]

@@ -9,6 +9,7 @@ import pytest
 
 from secondself.bus import Bus
 from secondself.conversation import REPLIES, Conversation
+from secondself.correction import corrected_fact
 from secondself.events import (
     AnswerDone,
     Event,
@@ -76,7 +77,7 @@ def test_remember_then_ask_uses_the_memory() -> None:
     assert list(memory.memories.values()) == ["my dog is called Biscuit"]
     assert synth.spoken == [REPLIES["saved"], "Your dog is called Biscuit."]
     # The memory reached the model's prompt.
-    assert "my dog is called Biscuit" in answer.seen[0][0].content
+    assert "My dog is called Biscuit." in answer.seen[0][0].content
     names = [e.name for e in events]
     assert names[:4] == ["Transcript", "IntentRecognized", "MemorySaved", "Speaking"]
     assert isinstance(events[0], Transcript) and events[0].duration_s == 1.0
@@ -148,10 +149,22 @@ def test_forget_by_voice_removes_and_says_how_many() -> None:
     assert any(isinstance(e, MemoryForgotten) and e.memory_ids == (1,) for e in events)
 
 
-def test_correction_is_saved_as_a_correction() -> None:
-    conversation, events, memory, _, _ = build(["No, it's Rex."], memories=())
-    asyncio.run(conversation.turn(AUDIO))
-    assert memory.kinds == {1: "correction"}
+def test_correction_is_saved_as_a_correction_of_what_the_answer_used() -> None:
+    answer = ScriptedAnswerModel(["Your dog is called Biscuit."])
+    conversation, events, memory, _, _ = build(
+        ["What is my dog called?", "No, it's Rex."], answer, memories=("my dog is called Biscuit",)
+    )
+
+    async def scenario() -> None:
+        await conversation.turn(AUDIO)
+        await conversation.turn(AUDIO)
+
+    asyncio.run(scenario())
+    assert memory.turns == [("What is my dog called?", "Your dog is called Biscuit.", [1])]
+    correction = max(memory.kinds)
+    assert memory.kinds[correction] == "correction"
+    assert memory.memories[correction] == "my dog is called Rex"
+    assert memory.corrects[correction] == 1
     assert any(isinstance(e, MemorySaved) and e.kind == "correction" for e in events)
     assert any(isinstance(e, IntentRecognized) and e.intent == "correct" for e in events)
 
@@ -180,3 +193,35 @@ def test_an_unsupported_later_sentence_ends_the_answer() -> None:
     result = asyncio.run(conversation.turn(AUDIO))
     assert result.reply == "Your dog is called Biscuit."
     assert synth.spoken == ["Your dog is called Biscuit."]
+
+
+@pytest.mark.parametrize(
+    ("correction", "answer", "question", "memory", "fact"),
+    [
+        (
+            "Rex",
+            "Your dog is called Biscuit.",
+            "What is my dog called?",
+            "my dog is called Biscuit",
+            "my dog is called Rex",
+        ),
+        (
+            "the red pot",
+            "The key is under the blue pot.",
+            "Where is the key?",
+            "the key is under the blue pot",
+            "the red pot (not: the key is under the blue pot)",
+        ),
+        (
+            "June",
+            "Anna's birthday is in May.",
+            "When is Anna's birthday?",
+            "Anna's birthday is in May",
+            "Anna's birthday is in June",
+        ),
+    ],
+)
+def test_corrections_become_whole_facts(
+    correction: str, answer: str, question: str, memory: str, fact: str
+) -> None:
+    assert corrected_fact(correction, answer, question, memory) == fact
