@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -118,21 +116,3 @@ def test_vad_reset_forgets_state(vad: SileroVad, say: Say) -> None:
     audio = padded(say(OTHER_PHRASE))
     first = vad_probabilities(vad, audio)
     assert vad_probabilities(vad, audio) == pytest.approx(first, abs=1e-6)
-
-
-def test_cpu_per_second_of_audio(wake: OpenWakeWord, vad: SileroVad, say: Say) -> None:
-    """Wake word and VAD together run on every frame, all day: they must stay cheap."""
-    clip = np.concatenate([padded(say(WAKE_PHRASE)), padded(say(OTHER_PHRASE)), noise(1.0)])
-    audio = np.concatenate([clip] * 4)
-    chunks = frames(audio)
-    wake.reset()
-    vad.reset()
-    start = time.process_time()
-    for frame in chunks:
-        wake.process(frame)
-        vad.speech_probability(frame)
-    cpu_ms = (time.process_time() - start) * 1000
-    seconds = len(chunks) * FRAME_SAMPLES / SAMPLE_RATE
-    print(f"wake+vad: {cpu_ms / seconds:.1f} ms CPU per second of audio over {seconds:.1f} s")
-    assert seconds > 15
-    assert cpu_ms / seconds < 50  # ~15-20 here; generous for a busy shared machine
