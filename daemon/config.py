@@ -97,6 +97,48 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class GpioConfig:
+    pin_factory: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonConfig:
+    enabled: bool = True
+    pin: int = 17
+    hold_s: float = 0.8
+    double_s: float = 0.4
+    short: str = "memo"
+    long: str = "snapshot"
+    double: str = "mute"
+    memo_max_s: float = 60.0
+    memo_silence_s: float = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class CameraConfig:
+    enabled: bool = True
+    source: str = "0"
+    width: int = 1280
+    height: int = 720
+    warmup_frames: int = 5
+    jpeg_quality: int = 85
+    caption_s: float = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class LedConfig:
+    kind: str = "pwm"
+    pins: str = "27"
+    active_high: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EarconsConfig:
+    enabled: bool = True
+    volume: float = 0.3
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     wake: WakeConfig = field(default_factory=WakeConfig)
@@ -109,6 +151,11 @@ class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    gpio: GpioConfig = field(default_factory=GpioConfig)
+    button: ButtonConfig = field(default_factory=ButtonConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    led: LedConfig = field(default_factory=LedConfig)
+    earcons: EarconsConfig = field(default_factory=EarconsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,6 +172,17 @@ def _positive(v: float) -> str | None:
 
 def _one_of(*choices: str) -> Any:
     return lambda v: None if v in choices else f"must be one of {', '.join(choices)}; got {v!r}"
+
+
+BUTTON_ACTIONS = ("memo", "snapshot", "mute", "none")
+PIN_FACTORIES = ("", "lgpio", "rpigpio", "pigpio", "native", "mock")
+
+
+def _pin_list(v: str) -> str | None:
+    pins = [p.strip() for p in v.split(",")]
+    if v.strip() and all(p.isdigit() and int(p) <= 53 for p in pins):
+        return None
+    return f'must be BCM pin numbers separated by commas, e.g. "27" or "5,6,13"; got {v!r}'
 
 
 CHECKS: dict[str, Any] = {
@@ -148,6 +206,23 @@ CHECKS: dict[str, Any] = {
     "memory.top_k": _between(1, 100),
     "web.port": _between(1, 65535),
     "log.level": _one_of(*LEVELS),
+    "gpio.pin_factory": _one_of(*PIN_FACTORIES),
+    "button.pin": _between(0, 53),
+    "button.hold_s": _between(0.2, 10.0),
+    "button.double_s": _between(0.0, 2.0),
+    "button.short": _one_of(*BUTTON_ACTIONS),
+    "button.long": _one_of(*BUTTON_ACTIONS),
+    "button.double": _one_of(*BUTTON_ACTIONS),
+    "button.memo_max_s": _between(1.0, 600.0),
+    "button.memo_silence_s": _between(0.3, 10.0),
+    "camera.width": _between(0, 8192),
+    "camera.height": _between(0, 8192),
+    "camera.warmup_frames": _between(0, 100),
+    "camera.jpeg_quality": _between(10, 100),
+    "camera.caption_s": _between(0.0, 60.0),
+    "led.kind": _one_of("pwm", "rgb", "none"),
+    "led.pins": _pin_list,
+    "earcons.volume": _between(0.0, 1.0),
 }
 
 
