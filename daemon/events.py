@@ -186,3 +186,22 @@ class SnapshotTaken(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ButtonPressed(Event):
     action: str  # "short" | "long" | "double"
+
+
+# --- device: button, camera, LED -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MicMuted(Event):
+    muted: bool  # True: the wake word and follow-ups are ignored until unmuted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoiceMemoStarted(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoiceMemoEnded(Event):
+    duration_s: float  # speech recorded (0 when nothing was heard)
+    reason: str  # "silence" | "max-length" | "button" | "nothing-heard" | "cancelled"
