@@ -62,6 +62,7 @@ class LlmConfig:
     context: int = 2048
     max_tokens: int = 96
     temperature: float = 0.0
+    ram_budget_mb: int = 1024  # answer models held loaded at once (model_pool.py); 0 = no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,22 @@ class EarconsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CloudConfig:
+    """An OpenAI-compatible endpoint a persona may back off to (off unless enabled)."""
+
+    enabled: bool = False
+    base_url: str = ""
+    model: str = ""
+    api_key_env: str = "SECONDSELF_API_KEY"
+    api_key_file: str = ""
+    connect_timeout_s: float = 3.0
+    first_token_timeout_s: float = 10.0
+    timeout_s: float = 30.0
+    breaker_failures: int = 3
+    breaker_open_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     wake: WakeConfig = field(default_factory=WakeConfig)
@@ -156,6 +173,7 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     led: LedConfig = field(default_factory=LedConfig)
     earcons: EarconsConfig = field(default_factory=EarconsConfig)
+    cloud: CloudConfig = field(default_factory=CloudConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -185,6 +203,11 @@ def _pin_list(v: str) -> str | None:
     return f'must be BCM pin numbers separated by commas, e.g. "27" or "5,6,13"; got {v!r}'
 
 
+def _http_url(v: str) -> str | None:
+    ok = v == "" or (v.startswith(("http://", "https://")) and len(v.split("://", 1)[1]) > 0)
+    return None if ok else f"must be an http:// or https:// URL (or empty), got {v!r}"
+
+
 CHECKS: dict[str, Any] = {
     "audio.retry_s": _positive,
     "wake.model": _one_of(*WAKE_MODELS),
@@ -202,6 +225,7 @@ CHECKS: dict[str, Any] = {
     "llm.context": _between(256, 131072),
     "llm.max_tokens": _between(1, 4096),
     "llm.temperature": _between(0.0, 2.0),
+    "llm.ram_budget_mb": _between(0, 1_000_000),
     "embed.threads": _between(1, 64),
     "memory.top_k": _between(1, 100),
     "web.port": _between(1, 65535),
@@ -223,6 +247,12 @@ CHECKS: dict[str, Any] = {
     "led.kind": _one_of("pwm", "rgb", "none"),
     "led.pins": _pin_list,
     "earcons.volume": _between(0.0, 1.0),
+    "cloud.base_url": _http_url,
+    "cloud.connect_timeout_s": _between(0.1, 60.0),
+    "cloud.first_token_timeout_s": _between(0.1, 600.0),
+    "cloud.timeout_s": _between(0.1, 600.0),
+    "cloud.breaker_failures": _between(1, 100),
+    "cloud.breaker_open_s": _between(0.0, 86400.0),
 }
 
 
