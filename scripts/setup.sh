@@ -50,7 +50,7 @@ fi
 step "llama-cpp-python build"
 # The wheel is built for this CPU's features (faster); the key keeps a different CPU
 # (or a Pi) from reusing it.
-cpu_key="$(uname -m)-$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo | sha256sum | cut -c1-12)-b2"
+cpu_key="$(uname -m)-$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo | sha256sum | cut -c1-12)-b3"
 WHEELS="$CACHE/wheels/$cpu_key"
 if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   say "building llama-cpp-python $LLAMA_VERSION for this CPU (once; about 4 min on 2 x86 cores, 20-40 min on a Pi 5)"
@@ -59,11 +59,22 @@ if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   [ -x "$build_venv/bin/pip" ] || python3 -m venv "$build_venv"
   "$build_venv/bin/pip" install -q --upgrade pip wheel 2>&1 | quiet_pip
   cmake_args="${CMAKE_ARGS:-}"
-  if [ "$(uname -m)" = x86_64 ] && [ -z "$cmake_args" ]; then
-    # Not GGML_NATIVE: on CPUs with AMX (Sapphire Rapids) llama.cpp's AMX path segfaults
-    # in its first decode (ggml-org/llama.cpp#20824). AVX2/FMA is fast and safe.
-    cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
-    grep -q -w avx2 /proc/cpuinfo || cmake_args="-DGGML_NATIVE=OFF"
+  if [ -z "$cmake_args" ]; then
+    # ggml's own thread pool, not OpenMP: OpenMP threads spin and slow down 2-4x when
+    # another process (the wake word, piper) holds a core.
+    cmake_args="-DGGML_OPENMP=OFF"
+    if [ "$(uname -m)" = x86_64 ]; then
+      # Not GGML_NATIVE: on CPUs with AMX (Sapphire Rapids) llama.cpp's AMX path segfaults
+      # in its first decode (ggml-org/llama.cpp#20824). Name this CPU's features instead.
+      cmake_args+=" -DGGML_NATIVE=OFF"
+      has() { grep -q -w "$1" /proc/cpuinfo; }
+      has avx2 && cmake_args+=" -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+      has avx_vnni && cmake_args+=" -DGGML_AVX_VNNI=ON"
+      has avx512f && cmake_args+=" -DGGML_AVX512=ON"
+      has avx512vbmi && cmake_args+=" -DGGML_AVX512_VBMI=ON"
+      has avx512_vnni && cmake_args+=" -DGGML_AVX512_VNNI=ON"
+      has avx512_bf16 && cmake_args+=" -DGGML_AVX512_BF16=ON"
+    fi
   fi
   # -v streams the compiler's progress ([n/m] lines) so a long build is visibly alive.
   CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
@@ -86,6 +97,9 @@ if [ "$(cat "$VENV/.setup-stamp" 2>/dev/null)" != "$stamp_now" ]; then
   "$VENV/bin/pip" install -q --upgrade pip 2>&1 | quiet_pip
   "$VENV/bin/pip" install --progress-bar on -c constraints.txt --find-links "$WHEELS" \
       -e ".[convert,dev]" 2>&1 | quiet_pip
+  # Same version, other build flags: pip would keep the old build unless told.
+  "$VENV/bin/pip" install -q --force-reinstall --no-deps "$WHEELS"/llama_cpp_python-*.whl \
+    2>&1 | quiet_pip
   echo "$stamp_now" > "$VENV/.setup-stamp"
 fi
 
