@@ -205,3 +205,52 @@ class VoiceMemoStarted(Event):
 class VoiceMemoEnded(Event):
     duration_s: float  # speech recorded (0 when nothing was heard)
     reason: str  # "silence" | "max-length" | "button" | "nothing-heard" | "cancelled"
+
+
+# --- model pool and cloud backoff -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelLoading(Event):
+    """The model pool starts loading an answer model; ModelLoaded follows with the seconds."""
+
+    model: str
+    role: str
+    persona: str = ""  # whose turn asked for it
+    estimate_mb: int = 0  # RAM it is expected to take (model_pool.estimate_ram_mb)
+    budget_mb: int = 0  # llm.ram_budget_mb (0 = no limit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelUnloaded(Event):
+    model: str
+    role: str
+    reason: str  # "budget" (room for another model) | "close"
+    freed_mb: int  # the estimate given back
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackoffUsed(Event):
+    """A question went to the cloud model: under which policy, and how much left the device
+    (counts only: what was sent is never in an event)."""
+
+    policy: str  # "without-memories" | "with-memories"
+    model: str
+    memories_sent: int
+    chars_sent: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloudFailed(Event):
+    """The cloud model did not answer (the turn falls back to the local answer)."""
+
+    model: str
+    code: str  # cloud-unreachable | cloud-timeout | cloud-http | cloud-auth | ...
+    message: str  # never holds the API key
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloudBreakerChanged(Event):
+    state: str  # "closed" | "open" | "half-open"
