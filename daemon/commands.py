@@ -48,8 +48,6 @@ def register_planned(sub: Subparsers) -> None:
     for command, issue, text in [
         ("correct", 6, "correct the last answer"),
         ("snapshot", 7, "take a camera snapshot memory"),
-        ("persona", 6, "manage personas"),
-        ("user", 6, "manage users"),
     ]:
         p = sub.add_parser(command, help=f"{text} (planned)")
         p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -57,7 +55,7 @@ def register_planned(sub: Subparsers) -> None:
 
 
 def _registrars() -> list[Registrar]:
-    from secondself import ask, daemon, doctor, fetch
+    from secondself import ask, daemon, doctor, fetch, persona_commands
 
     found: list[Registrar] = [
         register_core,
@@ -65,6 +63,7 @@ def _registrars() -> list[Registrar]:
         doctor.register,
         daemon.register,
         ask.register,
+        persona_commands.register,
     ]
     try:
         memory_commands = importlib.import_module("secondself.memory.commands")
