@@ -118,8 +118,8 @@ def photo_text(caption: str, taken: float) -> str:
     when = f"{time.strftime('%A', t)} {t.tm_mday} {time.strftime('%B %Y at %H:%M', t)}"
     caption = caption.strip().rstrip(".")
     if caption:
-        return f"Photo taken on {when}: {caption}."
-    return f"Photo taken on {when} (no caption)."
+        return f"Photograph taken on {when}: {caption}."
+    return f"Photograph taken on {when} (no caption)."
 
 
 class Device:

@@ -291,6 +291,8 @@ def test_photo_text_names_the_day_and_time() -> None:
     taken = time.mktime((2026, 3, 3, 14, 5, 0, 0, 0, -1))
     assert (
         photo_text("my red bike. ", taken)
-        == "Photo taken on Tuesday 3 March 2026 at 14:05: my red bike."
+        == "Photograph taken on Tuesday 3 March 2026 at 14:05: my red bike."
     )
-    assert photo_text("", taken) == "Photo taken on Tuesday 3 March 2026 at 14:05 (no caption)."
+    assert (
+        photo_text("", taken) == "Photograph taken on Tuesday 3 March 2026 at 14:05 (no caption)."
+    )
