@@ -262,8 +262,6 @@ class ModelPool:
             need = self._estimate(spec)
             with self._lock:
                 victims = self._idle_victims(need)
-            for victim, entry in victims:
-                self._unload(victim, entry, "budget")
             self._publish(
                 ModelLoading(
                     model=spec.name,
@@ -273,6 +271,8 @@ class ModelPool:
                     budget_mb=self.budget_mb,
                 )
             )
+            for victim, entry in victims:
+                self._unload(victim, entry, "budget")
             start = time.perf_counter()
             loaded = self._loader(spec)
             self._publish(

@@ -118,11 +118,11 @@ def test_least_recently_used_is_unloaded_to_fit_the_budget() -> None:
         "loaded a",
         "loading b",
         "loaded b",
-        "unloaded a (budget)",
         "loading c",
+        "unloaded a (budget)",
         "loaded c",
-        "unloaded c (budget)",
         "loading a",
+        "unloaded c (budget)",
         "loaded a",
     ]
     assert [m.closed for m in loader.loaded] == [True, False, True, False]
