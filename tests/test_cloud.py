@@ -10,6 +10,8 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -498,6 +500,26 @@ def test_off_by_default_so_nothing_is_built(tmp_path: Path) -> None:
     config = load_config(None, environ={"SECONDSELF_API_KEY": KEY}, system_files=[])
     assert config.cloud.enabled is False
     assert CloudAnswerModel.from_config(config) is None
+
+
+NO_SOCKETS = """
+import sys
+opened = []
+sys.addaudithook(lambda event, args: opened.append(event) if event.startswith("socket.") else None)
+from secondself.cloud import CloudAnswerModel
+from secondself.config import load_config
+assert CloudAnswerModel.from_config(load_config(None, system_files=[])) is None
+assert not opened, opened
+"""
+
+
+def test_default_config_opens_no_socket() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECONDSELF_")}
+    env["SECONDSELF_API_KEY"] = KEY
+    done = subprocess.run(
+        [sys.executable, "-c", NO_SOCKETS], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_enabled_config_builds_the_client(tmp_path: Path, loopback: Loopback) -> None:
