@@ -6,6 +6,7 @@ them (tests.test_hw_hooks.LoopDriver)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from secondself.audio import Microphone, SoundDeviceSpeaker
 from secondself.bus import Bus
 from secondself.config import Config, load_config
 from secondself.embed import LlamaEmbedder, load_embedder
@@ -40,6 +42,7 @@ from secondself.protocols import FRAME_SAMPLES, Audio, Transcriber
 from secondself.recall import PersonaMemory
 from secondself.stt import load_transcriber
 from secondself.vad import SileroVad, load_vad
+from secondself.virtual_soundcard import VirtualSoundCard
 from secondself.wake import OpenWakeWord, load_wake_word
 from tests.conftest import Say, silence
 from tests.fakes import RecordingSpeaker
@@ -298,3 +301,64 @@ def test_transcript_events_carry_the_memo_text_for_the_console(
     (transcript,) = [e for e in daemon.events if isinstance(e, Transcript)]
     assert "dry cleaning" in transcript.text.lower()
     assert [type(e).__name__ for e in daemon.events if isinstance(e, VoiceMemoStarted)]
+
+
+# --- live, through the virtual sound card ----------------------------------------------
+
+
+def test_live_button_memo_through_the_virtual_sound_card(
+    soundcard: VirtualSoundCard, models: Models, vad: SileroVad, say: Say, tmp_path: Path
+) -> None:
+    """The memo is spoken into the virtual microphone in real time; the earcons come out of
+    the virtual speaker. Only the button is a mock."""
+    config = config_for(tmp_path, str(tmp_path / "none.avi"))
+    bus = Bus()
+    store = MemoryStore.open(tmp_path / "user", models.embedder, bus=bus)
+    factory = MockFactory(pin_class=MockPWMPin)
+    speaker = SoundDeviceSpeaker()
+    models.wake.reset()
+    listener = HookableListener(models.wake, vad, listener_settings(config))
+    hw = start_hardware(
+        config, bus, memory=store, stt=models.stt, vad=vad, speaker=speaker, factory=factory
+    )
+    driver = LoopDriver(hw.hooks, listener)
+    microphone = Microphone().start()
+    stop = threading.Event()
+
+    def pump() -> None:  # the voice loop's job: every microphone frame through the hooks
+        while not stop.is_set():
+            frame = microphone.read_frame(timeout=0.5)
+            if frame is not None:
+                driver.feed([frame])
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    soundcard.start_recording(rate=16000)
+    try:
+        factory.pin(BUTTON).drive_low()
+        factory.pin(BUTTON).drive_high()
+        deadline = time.monotonic() + 10
+        while not hw.hooks.capturing:
+            assert time.monotonic() < deadline, "the memo did not start"
+            time.sleep(0.02)
+        soundcard.play_into_mic(np.concatenate([say(MEMO), silence(0.3)]))
+        assert hw.device.wait_idle(40)
+    finally:
+        played = soundcard.stop_recording()
+        stop.set()
+        thread.join(5)
+        microphone.stop()
+        hw.close()
+        speaker.close()
+        factory.reset()
+    try:
+        (memory,) = store.recent(SearchFilter(persona="personal"))
+        assert memory.kind is Kind.VOICE_NOTE and memory.media is not None
+        assert "plumber" in memory.text.lower() and "boiler" in memory.text.lower(), memory.text
+        assert (store.user_dir / memory.media).stat().st_size > say(MEMO).size * 2
+    finally:
+        store.close()
+    # Both earcons (listening, saved) were heard on the speaker: two separate bursts.
+    loud = np.abs(played.astype(np.int32)) > 2000
+    bursts = np.flatnonzero(np.diff(loud.astype(np.int8)) == 1)
+    assert len(bursts) >= 2 and (bursts[-1] - bursts[0]) / 16000 > 1.0
