@@ -11,6 +11,7 @@ held in an `ApiKey`, whose repr is redacted, and is never put in a log, an event
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import os
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 
 from secondself.answer import Source, Turn, build_messages
 from secondself.bus import Bus
+from secondself.clock import now
 from secondself.config import CloudConfig, Config
 from secondself.errors import ConfigError, SecondselfError, Stage, UserError
 from secondself.events import BackoffUsed, CloudBreakerChanged, CloudFailed
@@ -256,13 +258,18 @@ class CloudAnswerModel:
         clock: Clock = time.monotonic,
     ) -> None:
         parts = urlsplit(base_url)
+        # The URL itself is never quoted back: it may carry a password.
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"config key 'cloud.base_url' is not an http(s) URL: {base_url!r}")
+            raise ConfigError("config key 'cloud.base_url' is not an http:// or https:// URL")
+        if parts.username is not None or parts.password is not None:
+            raise ConfigError(
+                "config key 'cloud.base_url' must not hold a user or password:"
+                " give the key in cloud.api_key_env or cloud.api_key_file"
+            )
         self.name = model
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)
-        # Shown in errors: never the user:password a URL may carry.
         self.endpoint = f"{self._host}:{self._port}"
         self._path = parts.path.rstrip("/") + "/chat/completions"
         self._key = api_key
@@ -498,7 +505,7 @@ class _Exchange:
             ) from None
         self._sock = conn.sock
         if self.sent is not None and self.client._bus is not None:
-            self.client._bus.publish(self.sent)
+            self.client._bus.publish(dataclasses.replace(self.sent, t=now()))  # sent now
         try:
             self._arm()
             conn.request("POST", client._path, body=self.body, headers=client._headers(self.stream))
