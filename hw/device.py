@@ -167,9 +167,12 @@ class Device:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        self.hooks.abort_capture()
-        self.hooks.cancel_utterance()
-        self._jobs.shutdown(wait=True)
+        self._jobs.shutdown(wait=False, cancel_futures=True)  # queued presses are dropped
+        # The running job may be waiting on the voice loop, which may be gone: end its
+        # wait (again, should it start another one before it sees the end).
+        while not self.wait_idle(0.05):
+            self.hooks.abort_capture()
+            self.hooks.cancel_utterance()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every job queued so far has finished (tests, shutdown)."""

@@ -296,3 +296,14 @@ def test_photo_text_names_the_day_and_time() -> None:
     assert (
         photo_text("", taken) == "Photograph taken on Tuesday 3 March 2026 at 14:05 (no caption)."
     )
+
+
+def test_close_ends_a_memo_waiting_for_frames_that_never_come(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig([])
+    press(rig, "short")
+    press(rig, "long")  # queued behind the memo: dropped on close
+    eventually(lambda: rig.driver.hooks.capturing)
+    start = time.monotonic()
+    rig.device.close()
+    assert time.monotonic() - start < 1.0
+    assert rig.writer.saved == [] and not rig.driver.hooks.capturing

@@ -84,6 +84,7 @@ def test_mock_pins_from_the_config(tmp_path: Path) -> None:
     try:
         assert hw.button is not None and hw.led is not None
         factory.pin(17).drive_low()  # the button's pin is claimed, as an input
+        factory.pin(17).drive_high()
     finally:
         hw.close()
         factory.reset()
