@@ -45,6 +45,7 @@ class VadConfig:
     max_utterance_s: float = 15.0
     no_speech_timeout_s: float = 4.0
     follow_up_s: float = 5.0
+    speculate_after_s: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,7 @@ CHECKS: dict[str, Any] = {
     "vad.max_utterance_s": _between(1.0, 300.0),
     "vad.no_speech_timeout_s": _between(0.5, 60.0),
     "vad.follow_up_s": _between(0.0, 60.0),
+    "vad.speculate_after_s": _between(0.0, 5.0),
     "stt.engine": _one_of("moonshine", "whisper"),
     "stt.threads": _between(1, 64),
     "stt.beam_size": _between(1, 10),

@@ -8,6 +8,7 @@ the speaker, so the first sentence plays while the rest is still being generated
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -85,6 +86,33 @@ class TurnResult:
     interrupted: bool = False
 
 
+class TurnControl:
+    """One turn's switches: `cancel` (any thread) ends it; `release` holds back everything
+    the user would notice (speaking, saving, forgetting) while the turn is speculative."""
+
+    def __init__(self, released: bool = True) -> None:
+        self.cancel = threading.Event()
+        self._release = asyncio.Event()
+        if released:
+            self._release.set()
+
+    def release(self) -> None:
+        self._release.set()
+
+    @property
+    def was_released(self) -> bool:
+        return self._release.is_set()
+
+    async def released(self) -> bool:
+        """Waits until released; False if the turn was cancelled meanwhile."""
+        while not self._release.is_set():
+            if self.cancel.is_set():
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), 0.05)
+        return not self.cancel.is_set()
+
+
 REPLIES = {
     "saved": "Okay, I'll remember that.",
     "forgot_none": "I found nothing like that to forget.",
@@ -118,64 +146,79 @@ class Conversation:
         self.settings = settings or TurnSettings()
         self.history: deque[Turn] = deque(maxlen=self.settings.history_turns)
         self.last_sources: list[Source] = []  # what the last answer drew on (corrections)
-        self._cancel = threading.Event()
+        self._control = TurnControl()
 
     # -- entry points ----------------------------------------------------------------------
 
-    async def turn(self, audio: Audio) -> TurnResult:
-        """Transcribe an utterance and act on it."""
+    async def turn(self, audio: Audio, speculative: bool = False) -> TurnResult:
+        """Transcribe an utterance and act on it.
+
+        A speculative turn starts while the user may still be talking (during the trailing
+        silence): it transcribes, recalls and generates, but says and saves nothing until
+        `release()`; `stop()` abandons it.
+        """
+        self._control = control = TurnControl(released=not speculative)
         start = time.perf_counter()
         text = await asyncio.to_thread(self.stt.transcribe, audio)
         stt_s = time.perf_counter() - start
         self.bus.publish(Transcript(text=text, duration_s=audio.size / SAMPLE_RATE, seconds=stt_s))
-        result = await self.handle_text(text)
+        result = await self.handle_text(text, control)
         result.timings_ms = {"stt": stt_s * 1000, **result.timings_ms}
         return result
 
-    async def handle_text(self, text: str) -> TurnResult:
+    def release(self) -> None:
+        """The speculative turn was right: let it speak (and save)."""
+        self._control.release()
+
+    async def handle_text(self, text: str, control: TurnControl | None = None) -> TurnResult:
         """Act on what the user said (also the entry point of `ask` and of tests)."""
-        self._cancel.clear()
+        if control is None:
+            self._control = control = TurnControl()
         recognized = recognize(text)
         self.bus.publish(IntentRecognized(intent=recognized.intent, argument=recognized.argument))
         result = TurnResult(text=text, intent=recognized.intent)
+        # Only a question is worked on before the user is surely done: the rest changes things.
+        if recognized.intent is not Intent.ASK and not await control.released():
+            return result
         try:
             match recognized.intent:
                 case Intent.ASK:
-                    await self._answer(recognized.argument, result)
+                    await self._answer(recognized.argument, result, control)
                 case Intent.REMEMBER:
-                    await self._remember(recognized.argument, result, "note")
+                    await self._remember(recognized.argument, result, "note", control)
                 case Intent.CORRECT:
-                    await self._remember(recognized.argument, result, "correction")
+                    await self._remember(recognized.argument, result, "correction", control)
                 case Intent.FORGET:
-                    await self._forget(recognized.argument, result)
+                    await self._forget(recognized.argument, result, control)
                 case Intent.STOP:
                     self.stop()
                 case Intent.SNAPSHOT:
-                    await self._say(REPLIES["no_camera"], result)
+                    await self._say(REPLIES["no_camera"], result, control)
                 case Intent.HOW_SURE:
-                    await self._say("I can't tell yet how sure I am.", result)
+                    await self._say("I can't tell yet how sure I am.", result, control)
         except SecondselfError as exc:
             self.bus.publish(
                 StageError(stage=str(exc.stage or "turn"), code=exc.code, message=exc.message)
             )
-            await self._say(REPLIES["sorry"], result)
+            await self._say(REPLIES["sorry"], result, control)
         return result
 
     async def answer(self, question: str) -> TurnResult:
         """Answer a question (no intent rules): `secondself ask` and the web page."""
-        self._cancel.clear()
+        self._control = control = TurnControl()
         result = TurnResult(text=question, intent=Intent.ASK)
-        await self._answer(question, result)
+        await self._answer(question, result, control)
         return result
 
     def stop(self) -> None:
-        """Barge-in or "stop": end generation and playback now (any thread)."""
-        self._cancel.set()
+        """Barge-in, "stop", or a speculation abandoned: end generation and playback now
+        (any thread)."""
+        self._control.cancel.set()
         self.speaker.stop()
 
     # -- intents ---------------------------------------------------------------------------
 
-    async def _answer(self, question: str, result: TurnResult) -> None:
+    async def _answer(self, question: str, result: TurnResult, control: TurnControl) -> None:
         start = time.perf_counter()
         sources = await asyncio.to_thread(self.memory.recall, question, self.settings.top_k)
         recall_s = time.perf_counter() - start
@@ -187,19 +230,21 @@ class Conversation:
         if not sources and not self.history:
             # Nothing the user told us answers this: say so rather than let the model guess.
             result.backend = "memory"
-            await self._say(DONT_KNOW, result)
+            await self._say(DONT_KNOW, result, control)
             return
         messages = build_messages(question, sources, list(self.history))
-        await self._stream_reply(messages, question, sources, result)
+        await self._stream_reply(messages, question, sources, result, control)
         if result.reply and not result.interrupted:
             self.history.append(Turn(question, result.reply))
             self.last_sources = list(sources)
             ids = [s.memory_id for s in sources]
             await asyncio.to_thread(self.memory.remember_turn, question, result.reply, ids)
 
-    async def _remember(self, text: str, result: TurnResult, kind: str) -> None:
+    async def _remember(
+        self, text: str, result: TurnResult, kind: str, control: TurnControl
+    ) -> None:
         if not text:
-            await self._say("What should I remember?", result)
+            await self._say("What should I remember?", result, control)
             return
         start = time.perf_counter()
         # A correction overrides the memory the last answer leaned on most.
@@ -211,18 +256,20 @@ class Conversation:
             corrects = wrong.memory_id
         await asyncio.to_thread(self.memory.remember, text, "voice", kind, corrects)
         result.timings_ms["memory"] = (time.perf_counter() - start) * 1000
-        await self._say(REPLIES["corrected" if kind == "correction" else "saved"], result)
+        reply = REPLIES["corrected" if kind == "correction" else "saved"]
+        await self._say(reply, result, control)
 
-    async def _forget(self, text: str, result: TurnResult) -> None:
+    async def _forget(self, text: str, result: TurnResult, control: TurnControl) -> None:
         ids = await asyncio.to_thread(self.memory.forget_matching, text)
-        await self._say(forgot_reply(len(ids)) if ids else REPLIES["forgot_none"], result)
+        reply = forgot_reply(len(ids)) if ids else REPLIES["forgot_none"]
+        await self._say(reply, result, control)
 
     # -- speech ----------------------------------------------------------------------------
 
-    async def _say(self, text: str, result: TurnResult) -> None:
+    async def _say(self, text: str, result: TurnResult, control: TurnControl) -> None:
         result.reply = text
         speech = await self._synthesize(text)
-        await self._play([speech], result)
+        await self._play([speech], result, control)
 
     async def _synthesize(self, sentence: str) -> Speech:
         start = time.perf_counter()
@@ -230,12 +277,17 @@ class Conversation:
         self.bus.publish(Speaking(sentence=sentence, synth_s=time.perf_counter() - start))
         return Speech(audio, self.synth.sample_rate)
 
-    async def _play(self, speeches: Sequence[Speech], result: TurnResult) -> None:
+    async def _play(
+        self, speeches: Sequence[Speech], result: TurnResult, control: TurnControl
+    ) -> None:
+        if not await control.released():
+            result.interrupted = True
+            return
         for speech in speeches:
-            if self._cancel.is_set():
+            if control.cancel.is_set():
                 break
             await asyncio.to_thread(self.speaker.play, speech)
-        result.interrupted = self._cancel.is_set()
+        result.interrupted = control.cancel.is_set()
         self.bus.publish(SpeakingDone(interrupted=result.interrupted))
 
     async def _stream_reply(
@@ -244,6 +296,7 @@ class Conversation:
         question: str,
         sources: Sequence[Source],
         result: TurnResult,
+        control: TurnControl,
     ) -> None:
         """LLM tokens -> sentences -> speech -> speaker, all overlapping.
 
@@ -262,7 +315,7 @@ class Conversation:
             nonlocal tokens
             try:
                 for piece in self.answerer.stream(messages, self.settings.max_tokens):
-                    if self._cancel.is_set() or enough.is_set():
+                    if control.cancel.is_set() or enough.is_set():
                         break
                     if not first_token_s:
                         first_token_s.append(time.perf_counter() - start)
@@ -276,7 +329,7 @@ class Conversation:
             spoken: list[str] = []
 
             async def say(sentence: str) -> None:
-                if enough.is_set() or self._cancel.is_set():
+                if enough.is_set() or control.cancel.is_set():
                     return
                 if novel_grounding(sentence, question, sources) < self.settings.min_grounding:
                     enough.set()
@@ -310,8 +363,9 @@ class Conversation:
 
         async def play() -> None:
             first = True
+            released = await control.released()
             while (speech := await to_play.get()) is not None:
-                if self._cancel.is_set():
+                if not released or control.cancel.is_set():
                     continue
                 if first:
                     result.timings_ms["first_audio"] = (time.perf_counter() - start) * 1000
@@ -320,5 +374,6 @@ class Conversation:
 
         generator = asyncio.create_task(asyncio.to_thread(generate))
         await asyncio.gather(speak_sentences(), play(), generator)
-        result.interrupted = self._cancel.is_set()
-        self.bus.publish(SpeakingDone(interrupted=result.interrupted))
+        result.interrupted = control.cancel.is_set()
+        if control.was_released:  # an abandoned speculation said nothing, so ends nothing
+            self.bus.publish(SpeakingDone(interrupted=result.interrupted))

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from secondself.endpoint import Endpointer, EndpointSettings, Outcome
+from secondself.endpoint import Endpointer, EndpointSettings, Outcome, State
 from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, VoiceActivity, WakeWord
 
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
@@ -32,6 +32,9 @@ class ListenerSettings:
     follow_up_s: float = 5.0  # listen this long after a reply without the wake word; 0 = off
     pre_wake_s: float = 0.24  # audio before the wake fired, for users who do not pause
     stop_max_s: float = 1.5  # while busy, only utterances this short may be "stop"
+    # Start working on an utterance after this much trailing silence, before the endpoint
+    # is sure (trailing_silence_s): the answer is ready sooner. 0 = off.
+    speculate_after_s: float = 0.25
 
 
 # --- signals ------------------------------------------------------------------------------
@@ -59,12 +62,24 @@ class MaybeStop:
 
 
 @dataclass(frozen=True, slots=True)
+class Paused:
+    """The user paused: perhaps done. Work may start on `audio`, but say nothing yet."""
+
+    audio: Audio
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """The user went on talking after a pause: drop the work started on it."""
+
+
+@dataclass(frozen=True, slots=True)
 class GaveUp:
     waited_s: float
     follow_up: bool
 
 
-Signal = Woke | Heard | MaybeStop | GaveUp
+Signal = Woke | Heard | MaybeStop | Paused | Resumed | GaveUp
 
 
 class Listener:
@@ -83,6 +98,8 @@ class Listener:
         self._offset = 0  # frames dropped from the front of _frames
         self._endpointer: Endpointer | None = None
         self._follow_up = False
+        self._quiet_frames = 0  # consecutive non-speech frames since speech started
+        self._paused = False  # a Paused signal is out and not yet resumed
 
     # -- called by the voice loop ----------------------------------------------------------
 
@@ -148,10 +165,11 @@ class Listener:
     def _listening(self, frame: Audio) -> list[Signal]:
         assert self._endpointer is not None
         self._frames.append(frame)
-        self._endpointer.update(self.vad.speech_probability(frame), FRAME_S)
+        probability = self.vad.speech_probability(frame)
+        state = self._endpointer.update(probability, FRAME_S)
         if not self._endpointer.finished:
             self._trim()
-            return []
+            return self._speculation(probability, state)
         result = self._endpointer.result
         assert result is not None
         follow_up = self._follow_up
@@ -168,6 +186,29 @@ class Listener:
         return [Heard(audio, result.speech_s, result.outcome is Outcome.CUT, follow_up)]
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _speculation(self, probability: float, state: State) -> list[Signal]:
+        """Paused once the trailing silence passes speculate_after_s; Resumed if speech
+        comes back before the endpoint is sure."""
+        if probability >= self.settings.endpoint.threshold:
+            self._quiet_frames = 0
+            if self._paused:
+                self._paused = False
+                return [Resumed()]
+            return []
+        self._quiet_frames += 1
+        after = self.settings.speculate_after_s
+        if (
+            after > 0
+            and not self._paused
+            and state is State.TRAILING_SILENCE
+            and self._quiet_frames * FRAME_S >= after - 1e-9
+        ):
+            self._paused = True
+            assert self._endpointer is not None
+            everything = slice(self._endpointer.keep_from, self._offset + len(self._frames))
+            return [Paused(self._utterance(everything))]
+        return []
 
     def _wake_score(self, frame: Audio) -> float | None:
         """The wake score if it counts as a wake, else None (also keeps the refractory)."""
@@ -192,6 +233,8 @@ class Listener:
 
     def _begin(self, settings: EndpointSettings) -> None:
         self.vad.reset()
+        self._quiet_frames = 0
+        self._paused = False
         self._endpointer = Endpointer(settings)
         self._frames = []
         self._offset = 0

@@ -69,6 +69,7 @@ def listener_settings(config: Config) -> ListenerSettings:
         refractory_s=config.wake.refractory_s,
         endpoint=EndpointSettings.from_config(config.vad),
         follow_up_s=config.vad.follow_up_s,
+        speculate_after_s=config.vad.speculate_after_s,
     )
 
 

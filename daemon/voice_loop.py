@@ -17,7 +17,16 @@ from secondself.bus import Bus
 from secondself.conversation import Conversation
 from secondself.events import Listening, NothingHeard, SpeechEnded, StageError, WakeDetected
 from secondself.intent import Intent, recognize
-from secondself.listener import GaveUp, Heard, Listener, MaybeStop, Signal, Woke
+from secondself.listener import (
+    GaveUp,
+    Heard,
+    Listener,
+    MaybeStop,
+    Paused,
+    Resumed,
+    Signal,
+    Woke,
+)
 from secondself.protocols import Audio, Transcriber
 
 log = logging.getLogger(__name__)
@@ -39,6 +48,8 @@ class VoiceLoop:
         self.wake_name = wake_name
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="listener")
         self._turn: asyncio.Task[None] | None = None
+        self._speculating = False  # self._turn started on a pause, not yet confirmed
+        self._abandoned: asyncio.Task[None] | None = None
         self.frames_heard = 0
 
     async def run(self, frames: AsyncIterator[Audio], wait_for_turns: bool = False) -> None:
@@ -51,8 +62,8 @@ class VoiceLoop:
                 signals = await loop.run_in_executor(self._executor, self.listener.feed, frame)
                 for signal in signals:
                     await self._act(signal)
-                if wait_for_turns and self._turn is not None:
-                    await self._turn
+                if wait_for_turns and self._turn is not None and not self._speculating:
+                    await self._turn  # (a speculative turn waits for frames still to come)
             if self._turn is not None:
                 await self._turn
         finally:
@@ -70,9 +81,20 @@ class VoiceLoop:
                     self.conversation.stop()
                 self.bus.publish(WakeDetected(model=self.wake_name, score=score))
                 self.bus.publish(Listening(follow_up=False))
+            case Paused(audio=audio):
+                if self._turn is None or self._turn.done():
+                    self._speculating = True
+                    self._turn = asyncio.create_task(self._run_turn(audio, speculative=True))
+            case Resumed():
+                await self._abandon_speculation()
             case Heard(audio=audio, speech_s=speech_s, cut=cut):
                 reason = "max-length" if cut else "silence"
                 self.bus.publish(SpeechEnded(duration_s=speech_s, reason=reason))
+                if self._speculating and self._turn is not None and not self._turn.done():
+                    self._speculating = False
+                    self.conversation.release()  # nothing was said after the pause
+                    return
+                await self._abandon_speculation()
                 if self._turn is not None and not self._turn.done():
                     await self._turn  # a barge-in: let the stopped reply wind down first
                 self._turn = asyncio.create_task(self._run_turn(audio))
@@ -83,13 +105,25 @@ class VoiceLoop:
             case GaveUp(waited_s=waited_s):
                 self.bus.publish(NothingHeard(waited_s=waited_s))
 
-    async def _run_turn(self, audio: Audio) -> None:
+    async def _abandon_speculation(self) -> None:
+        if not self._speculating:
+            return
+        self._speculating = False
+        self._abandoned = self._turn
+        self.conversation.stop()
+        if self._turn is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._turn
+
+    async def _run_turn(self, audio: Audio, speculative: bool = False) -> None:
         loop = asyncio.get_running_loop()
         try:
-            await self.conversation.turn(audio)
+            await self.conversation.turn(audio, speculative=speculative)
         except Exception as exc:  # one bad turn must never stop the daemon
             log.exception("turn failed")
             self.bus.publish(StageError(stage="turn", code="turn-failed", message=str(exc)))
+        if asyncio.current_task() is self._abandoned:
+            return  # the user went on talking: the listener is not done with them
         await loop.run_in_executor(self._executor, self.listener.reply_finished)
         if self.listener.mode == "listening":
             self.bus.publish(Listening(follow_up=True))

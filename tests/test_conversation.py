@@ -225,3 +225,37 @@ def test_corrections_become_whole_facts(
     correction: str, answer: str, question: str, memory: str, fact: str
 ) -> None:
     assert corrected_fact(correction, answer, question, memory) == fact
+
+
+def test_a_speculative_answer_is_prepared_but_not_spoken_until_released() -> None:
+    answer = ScriptedAnswerModel(["Your dog is called Biscuit."])
+    conversation, _, _, synth, speaker = build(["What is my dog's name?"], answer)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(conversation.turn(AUDIO, speculative=True))
+        await asyncio.to_thread(answer.finished.wait, 5)
+        await asyncio.sleep(0.05)
+        assert synth.spoken == ["Your dog is called Biscuit."]  # ready to go...
+        assert speaker.played == []  # ...but silent
+        conversation.release()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert len(speaker.played) == 1
+
+
+def test_an_abandoned_speculation_saves_and_says_nothing() -> None:
+    conversation, events, memory, _, speaker = build(
+        ["Remember that my dog is called Biscuit."], memories=()
+    )
+
+    async def scenario() -> None:
+        task = asyncio.create_task(conversation.turn(AUDIO, speculative=True))
+        await asyncio.sleep(0.1)
+        conversation.stop()  # the user was still talking
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert memory.memories == {}
+    assert speaker.played == []
+    assert not any(isinstance(e, SpeakingDone) for e in events)

@@ -12,6 +12,8 @@ from secondself.listener import (
     ListenerSettings,
     MaybeStop,
     Mode,
+    Paused,
+    Resumed,
     Signal,
     Woke,
 )
@@ -26,11 +28,14 @@ SETTINGS = ListenerSettings(
 )
 
 
-def run(listener: Listener, kinds: list[int]) -> list[Signal]:
+def run(listener: Listener, kinds: list[int], speculation: bool = False) -> list[Signal]:
+    """Feed marked frames; Paused/Resumed are left out unless `speculation`."""
     signals: list[Signal] = []
     for kind in kinds:
         signals.extend(listener.feed(frame(kind)))
-    return signals
+    if speculation:
+        return signals
+    return [s for s in signals if not isinstance(s, Paused | Resumed)]
 
 
 def new() -> Listener:
@@ -120,3 +125,13 @@ def test_waiting_keeps_memory_flat() -> None:
     )
     run(listener, [WAKE] + [QUIET] * 500)
     assert len(listener._frames) < 20
+
+
+def test_a_pause_starts_work_early_and_speech_after_it_takes_it_back() -> None:
+    listener = new()  # speculate after 0.25 s (4 frames) of a 0.4 s trailing silence
+    signals = run(listener, [WAKE] + [SPEECH] * 5 + [QUIET] * 4, speculation=True)
+    assert isinstance(signals[-1], Paused)
+    kinds = [int(signals[-1].audio[i]) for i in range(0, signals[-1].audio.size, 1280)]
+    assert kinds.count(SPEECH) == 5
+    signals = run(listener, [SPEECH] * 3 + [QUIET] * 8, speculation=True)
+    assert [type(s) for s in signals] == [Resumed, Paused, Heard]
