@@ -445,6 +445,37 @@ class CloudAnswerModel:
             self._bus.publish(CloudBreakerChanged(state=state.value))
 
 
+def start_backoff(
+    cloud: CloudAnswerModel | None,
+    policy: BackoffPolicy | str,
+    question: str,
+    sources: Sequence[Source] = (),
+    history: Sequence[Turn] = (),
+    directives: str = "",
+    max_tokens: int = 96,
+) -> Iterator[str] | None:
+    """The cloud's answer once its first piece has arrived, so the caller can commit to it;
+    None when the cloud is off, the policy is `never`, or the cloud failed before its first
+    word (CloudFailed is published): then answer locally. Blocking: call it in a worker
+    thread. The iterator never raises CloudError: a failure midway ends the answer there."""
+    if cloud is None or BackoffPolicy(policy) is BackoffPolicy.NEVER:
+        return None
+    pieces = cloud.backoff(policy, question, sources, history, directives, max_tokens)
+    try:
+        first = next(pieces)
+    except CloudError:
+        return None
+    return _continue(first, pieces)
+
+
+def _continue(first: str, pieces: Iterator[str]) -> Iterator[str]:
+    yield first
+    try:
+        yield from pieces
+    except CloudError:
+        return  # cut short (CloudFailed was published): what was said stands
+
+
 class _Exchange:
     """One request and its reply, under the three deadlines; records the outcome in the
     breaker (and a CloudFailed event) when it ends."""

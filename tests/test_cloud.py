@@ -32,6 +32,7 @@ from secondself.cloud import (
     CloudError,
     backoff_messages,
     load_api_key,
+    start_backoff,
 )
 from secondself.config import CloudConfig, load_config
 from secondself.errors import ConfigError, UserError
@@ -363,6 +364,32 @@ def test_stopping_early_is_not_a_failure(loopback: Loopback) -> None:
         next(iter(pieces))
         pieces.close()  # type: ignore[attr-defined]
     assert model.breaker.state is BreakerState.CLOSED
+
+
+# --- start_backoff: the conversation's "cloud, else local" -----------------------------
+
+
+def test_start_backoff_commits_only_after_the_first_word(
+    loopback: Loopback, events: tuple[Bus, list[Event]]
+) -> None:
+    bus, seen = events
+    model = client(loopback.base_url, bus, first_token_timeout_s=0.3, timeout_s=0.6)
+    started = start_backoff(model, "with-memories", QUESTION, SOURCES)
+    assert started is not None and "".join(started) == "Your sister lives in Lyon."
+    # Off, `never`, down or silent: None, so the local answer is given.
+    assert start_backoff(None, "with-memories", QUESTION, SOURCES) is None
+    assert start_backoff(model, "never", QUESTION, SOURCES) is None
+    assert len(loopback.received) == 1
+    dead = client(f"http://127.0.0.1:{free_port()}/v1", bus)
+    assert start_backoff(dead, "without-memories", QUESTION) is None
+    loopback.reply = stall
+    assert start_backoff(model, "without-memories", QUESTION) is None
+    # Cut off midway: what came stands, and the iterator just ends.
+    loopback.reply = stall_after_first_piece
+    started = start_backoff(model, "without-memories", QUESTION)
+    assert started is not None and list(started) == ["Your sister "]
+    codes = [e.code for e in seen if isinstance(e, CloudFailed)]
+    assert codes == [CloudError.UNREACHABLE, CloudError.TIMEOUT, CloudError.TIMEOUT]
 
 
 # --- circuit breaker --------------------------------------------------------------------
