@@ -15,7 +15,7 @@ from typing import Any
 from secondself.bus import Bus
 from secondself.config import Config
 from secondself.errors import ConfigError, SecondselfError, Stage
-from secondself.protocols import Speaker, Transcriber, VoiceActivity
+from secondself.protocols import Speaker, Speech, Synthesizer, Transcriber, VoiceActivity
 
 from .button import Button, GpioButton, PressTimings
 from .camera import Camera, CameraSource, camera_from_source
@@ -51,6 +51,15 @@ def pin_factory(name: str) -> Any:
         except Exception as exc:  # missing library, not a Pi, no daemon ...
             failures.append(f"{candidate}: {exc}")
     raise SecondselfError("gpio-unavailable", "no GPIO (" + "; ".join(failures) + ")", Stage.BUTTON)
+
+
+def announcer(synth: Synthesizer, speaker: Speaker) -> Callable[[str], None]:
+    """`announce` for start_hardware: the device says why a button action failed."""
+
+    def say(text: str) -> None:
+        speaker.play(Speech(synth.synthesize(text), synth.sample_rate))
+
+    return say
 
 
 def device_settings(config: Config, persona: str) -> DeviceSettings:

@@ -137,3 +137,12 @@ def test_importing_the_hardware_package_touches_no_hardware() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_announcer_speaks_through_the_speaker() -> None:
+    from secondself.hw.setup import announcer
+    from tests.fakes import ToneSynthesizer
+
+    speaker, synth = RecordingSpeaker(), ToneSynthesizer()
+    announcer(synth, speaker)("The camera is not set up.")
+    assert synth.spoken == ["The camera is not set up."] and len(speaker.played) == 1
