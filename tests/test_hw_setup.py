@@ -15,8 +15,8 @@ from secondself.bus import Bus
 from secondself.config import Config, load_config
 from secondself.errors import ConfigError, SecondselfError
 from secondself.events import Event, StageError
-from secondself.hw.setup import Hardware, check_hardware, pin_factory, start_hardware
-from tests.fakes import MarkedVad, RecordingSpeaker, ScriptedTranscriber
+from secondself.hw.setup import Hardware, announcer, check_hardware, pin_factory, start_hardware
+from tests.fakes import MarkedVad, RecordingSpeaker, ScriptedTranscriber, ToneSynthesizer
 from tests.test_device import ListWriter
 
 pytestmark = pytest.mark.unit
@@ -140,9 +140,6 @@ def test_importing_the_hardware_package_touches_no_hardware() -> None:
 
 
 def test_announcer_speaks_through_the_speaker() -> None:
-    from secondself.hw.setup import announcer
-    from tests.fakes import ToneSynthesizer
-
     speaker, synth = RecordingSpeaker(), ToneSynthesizer()
     announcer(synth, speaker)("The camera is not set up.")
     assert synth.spoken == ["The camera is not set up."] and len(speaker.played) == 1
