@@ -9,6 +9,7 @@ import pty
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,9 +39,9 @@ CATALOG = Catalog(
 DEFAULTS = Defaults("hey_jarvis", "en_US-joe-medium", "qwen2.5-0.5b-instruct")
 
 
-def persona(name: str = "work", wake: str | None = "alexa", **kw: object) -> Persona:
+def persona(name: str = "work", wake: str | None = "alexa", **kw: Any) -> Persona:
     base = Persona(name, wake, "en_US-joe-medium", "qwen2.5-0.5b-instruct")
-    return Persona(**(base.to_dict() | kw))  # type: ignore[arg-type]
+    return Persona(**(base.to_dict() | kw))
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def run(home: Path, *args: str) -> int:
         ({"name": "../work"}, "bad-name"),
     ],
 )
-def test_a_bad_setting_is_refused_with_a_clear_code(change: dict[str, object], code: str) -> None:
+def test_a_bad_setting_is_refused_with_a_clear_code(change: dict[str, Any], code: str) -> None:
     with pytest.raises(UserError) as caught:
         CATALOG.check(persona(**change))
     assert caught.value.code == code and caught.value.exit_code == 2
@@ -205,7 +206,7 @@ def test_edit_keeps_its_own_wake_word_and_frees_the_old_one(household: Household
 
 
 def _with_wake(p: Persona, wake: str | None) -> Persona:
-    return Persona(**(p.to_dict() | {"wake_word": wake}))  # type: ignore[arg-type]
+    return Persona(**(p.to_dict() | {"wake_word": wake}))
 
 
 def test_create_refuses_an_existing_name_and_an_unknown_user(household: Household) -> None:
