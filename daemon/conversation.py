@@ -19,6 +19,7 @@ from typing import Protocol
 from secondself.answer import DONT_KNOW, Source, Turn, build_messages
 from secondself.bus import Bus
 from secondself.correction import corrected_fact
+from secondself.direct import direct_answer, to_second_person
 from secondself.errors import SecondselfError
 from secondself.events import (
     AnswerDone,
@@ -73,6 +74,9 @@ class TurnSettings:
     # Share of a sentence's new words (not in the question) that the memories must contain
     # for it to be spoken: below it, the model is making things up.
     min_grounding: float = 0.5
+    # A memory this close to the question (and clearly the closest) is the answer itself,
+    # said in the user's words without the model. 0 = always use the model.
+    direct_similarity: float = 0.6
 
 
 @dataclass(slots=True)
@@ -146,6 +150,7 @@ class Conversation:
         self.settings = settings or TurnSettings()
         self.history: deque[Turn] = deque(maxlen=self.settings.history_turns)
         self.last_sources: list[Source] = []  # what the last answer drew on (corrections)
+        self._pending_log: asyncio.Future[None] | None = None
         self._control = TurnControl()
 
     # -- entry points ----------------------------------------------------------------------
@@ -232,13 +237,27 @@ class Conversation:
             result.backend = "memory"
             await self._say(DONT_KNOW, result, control)
             return
+        if (direct := direct_answer(sources, self.settings.direct_similarity)) is not None:
+            # One memory answers it: say it in the user's own words, no model needed.
+            result.backend = "memory"
+            await self._say(to_second_person(direct.text), result, control)
+            self._answered(question, result, [direct])
+            return
         messages = build_messages(question, sources, list(self.history))
         await self._stream_reply(messages, question, sources, result, control)
-        if result.reply and not result.interrupted:
-            self.history.append(Turn(question, result.reply))
-            self.last_sources = list(sources)
-            ids = [s.memory_id for s in sources]
-            await asyncio.to_thread(self.memory.remember_turn, question, result.reply, ids)
+        self._answered(question, result, sources)
+
+    def _answered(self, question: str, result: TurnResult, sources: Sequence[Source]) -> None:
+        """Keep the turn for follow-ups, corrections and the conversation log."""
+        if not result.reply or result.interrupted:
+            return
+        self.history.append(Turn(question, result.reply))
+        self.last_sources = list(sources)
+        ids = [s.memory_id for s in sources]
+        # Off the critical path: the reply is already spoken.
+        self._pending_log = asyncio.get_running_loop().run_in_executor(
+            None, self.memory.remember_turn, question, result.reply, ids
+        )
 
     async def _remember(
         self, text: str, result: TurnResult, kind: str, control: TurnControl

@@ -45,8 +45,9 @@ class ListMemory:
     """Keeps memories in a dict; recall = every memory sharing a word with the question.
     Publishes MemorySaved/MemoryForgotten as the real store does."""
 
-    def __init__(self, bus: Bus, memories: Sequence[str] = ()) -> None:
+    def __init__(self, bus: Bus, memories: Sequence[str] = (), similarity: float = 0.55) -> None:
         self.bus = bus
+        self.similarity = similarity  # below the direct-answer threshold: the model answers
         self.memories: dict[int, str] = {}
         self.kinds: dict[int, str] = {}
         self.corrects: dict[int, int | None] = {}
@@ -60,7 +61,7 @@ class ListMemory:
             return found - STOPWORDS
 
         hits = [
-            Source(i, text, "2026-11-25", 0.9)
+            Source(i, text, "2026-11-25", self.similarity)
             for i, text in self.memories.items()
             if words(question) & words(text)
         ]

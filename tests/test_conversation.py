@@ -7,9 +7,11 @@ import asyncio
 import numpy as np
 import pytest
 
+from secondself.answer import Source
 from secondself.bus import Bus
 from secondself.conversation import REPLIES, Conversation
 from secondself.correction import corrected_fact
+from secondself.direct import direct_answer, to_second_person
 from secondself.events import (
     AnswerDone,
     Event,
@@ -259,3 +261,40 @@ def test_an_abandoned_speculation_saves_and_says_nothing() -> None:
     assert memory.memories == {}
     assert speaker.played == []
     assert not any(isinstance(e, SpeakingDone) for e in events)
+
+
+def test_a_memory_that_answers_the_question_is_said_in_the_users_words() -> None:
+    answer = ScriptedAnswerModel(["The model was not needed."])
+    conversation, _, memory, _, _ = build(
+        ["What is my dog's name?"], answer, memories=("my dog is called Biscuit",)
+    )
+    memory.similarity = 0.8
+    result = asyncio.run(conversation.turn(AUDIO))
+    assert result.reply == "Your dog is called Biscuit."
+    assert result.backend == "memory"
+    assert answer.seen == []
+
+
+@pytest.mark.parametrize(
+    ("memory", "spoken"),
+    [
+        ("my dog is called Biscuit", "Your dog is called Biscuit."),
+        ("I parked the car on level 3", "You parked the car on level 3."),
+        (
+            "I'm allergic to peanuts and so is my sister",
+            "You're allergic to peanuts and so is your sister.",
+        ),
+        ("Sam is allergic to peanuts.", "Sam is allergic to peanuts."),
+        ("our wifi password is tulip42", "Your wifi password is tulip42."),
+    ],
+)
+def test_memories_are_turned_to_face_the_user(memory: str, spoken: str) -> None:
+    assert to_second_person(memory) == spoken
+
+
+def test_a_direct_answer_needs_one_clearly_best_memory() -> None:
+    close = [Source(1, "my dog is called Biscuit", "", 0.7), Source(2, "my dog is three", "", 0.65)]
+    assert direct_answer(close) is None
+    clear = [Source(1, "my dog is called Biscuit", "", 0.7), Source(2, "Anna's birthday", "", 0.3)]
+    assert direct_answer(clear) == clear[0]
+    assert direct_answer([Source(1, "my dog is called Biscuit", "", 0.5)]) is None
