@@ -209,7 +209,7 @@ class Device:
         self._submit(lambda: self.earcons.play(Earcon.MUTED if muted else Earcon.UNMUTED))
 
     def snapshot_for_voice(self) -> str | None:
-        """ "Take a picture" said to the conversation: takes it now (shutter sound), then
+        """For "take a picture" said to the conversation: takes it now (shutter sound), then
         the caption and the saving go on in the background while the turn ends. Returns
         None, or a short sentence for the conversation to say when there is no picture.
         Blocking: call it from a worker thread (asyncio.to_thread)."""
