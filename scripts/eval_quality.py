@@ -239,7 +239,7 @@ def answer_all(
 def live_summary(live: Sequence[Live]) -> dict[str, Any]:
     told = [x for x in live if x.item.told]
     never = [x for x in live if not x.item.told]
-    asserted = [x for x in told if not is_hedged(x.answer)]
+    asserted = [x for x in live if not is_hedged(x.answer)]  # it claimed to know
     return {
         "questions": len(live),
         "accuracy": _share(x.right for x in live),
@@ -248,7 +248,8 @@ def live_summary(live: Sequence[Live]) -> dict[str, Any]:
         "dont_know_rate": _share(is_dont_know(x.answer) for x in live),
         "hedged_rate": _share(is_hedged(x.answer) for x in live),
         "dont_know_rate_told": _share(is_dont_know(x.answer) for x in told),
-        "wrong_asserted_told": sum(not x.right for x in asserted),
+        "asserted_right": sum(x.right for x in asserted),
+        "asserted_wrong": sum(not x.right for x in asserted),
         # Does the score rank the model's own right answers above its wrong ones?
         "score_auroc_right_vs_wrong": auroc(
             [x.parts.score for x in asserted if x.right],
@@ -317,13 +318,12 @@ def print_live_table(summary: dict[str, Any], model: str) -> None:
         ('"don\'t know" rate (all)', summary["dont_know_rate"]),
         ('"don\'t know" rate, told questions', summary["dont_know_rate_told"]),
         ("hedged or don't know (all)", summary["hedged_rate"]),
-        ("score AUROC, right vs wrong model answers", summary["score_auroc_right_vs_wrong"]),
+        ("score AUROC, asserted right vs wrong", summary["score_auroc_right_vs_wrong"]),
     ]
     for name, value in rows:
         print(f"| {name:<41} | {value:.3f} |")
-    print(
-        f"| {'wrong answers asserted, told questions':<41} | {summary['wrong_asserted_told']:>5} |"
-    )
+    asserted = f"{summary['asserted_right']} / {summary['asserted_wrong']}"
+    print(f"| {'asserted answers right / wrong':<41} | {asserted:>5} |")
     print(f"| {'mean seconds per answer':<41} | {summary['mean_seconds']:5.2f} |")
     shares = ", ".join(f"<{t}: {v:.0%}" for t, v in summary["below_threshold"].items())
     print(f"\nModel answers below a persona threshold (would back off): {shares}")
