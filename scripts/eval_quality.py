@@ -255,8 +255,16 @@ def live_summary(live: Sequence[Live]) -> dict[str, Any]:
             [x.parts.score for x in asserted if x.right],
             [x.parts.score for x in asserted if not x.right],
         ),
-        "below_threshold": {
-            t: _share(x.parts.score < t for x in live if x.backend != "memory") for t in THRESHOLDS
+        # "I don't know" scores 0: below every threshold, it is what backoff replaces.
+        "below_threshold": {t: _share(x.parts.score < t for x in live) for t in THRESHOLDS},
+        "backends": {
+            "memory (said from one memory)": sum(
+                x.backend == "memory" and not is_dont_know(x.answer) for x in live
+            ),
+            "memory (don't know)": sum(
+                x.backend == "memory" and is_dont_know(x.answer) for x in live
+            ),
+            "local model": sum(x.backend == "local" for x in live),
         },
         "mean_seconds": sum(x.seconds for x in live) / max(len(live), 1),
     }
@@ -325,8 +333,10 @@ def print_live_table(summary: dict[str, Any], model: str) -> None:
     asserted = f"{summary['asserted_right']} / {summary['asserted_wrong']}"
     print(f"| {'asserted answers right / wrong':<41} | {asserted:>5} |")
     print(f"| {'mean seconds per answer':<41} | {summary['mean_seconds']:5.2f} |")
+    backends = ", ".join(f"{k}: {v}" for k, v in summary["backends"].items())
+    print(f"\nAnswered by: {backends}")
     shares = ", ".join(f"<{t}: {v:.0%}" for t, v in summary["below_threshold"].items())
-    print(f"\nModel answers below a persona threshold (would back off): {shares}")
+    print(f"Answers below a persona threshold (would back off if the policy allows): {shares}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
