@@ -24,6 +24,7 @@ from secondself.errors import SecondselfError
 from secondself.events import (
     AnswerDone,
     AnswerToken,
+    Event,
     IntentRecognized,
     MemoriesRetrieved,
     Speaking,
@@ -91,17 +92,33 @@ class TurnResult:
 
 
 class TurnControl:
-    """One turn's switches: `cancel` (any thread) ends it; `release` holds back everything
-    the user would notice (speaking, saving, forgetting) while the turn is speculative."""
+    """One turn's switches: `cancel` (any thread) ends it; `release` lets out everything the
+    user would notice (speaking, saving, forgetting, the turn's events) while the turn is
+    speculative. An abandoned speculation leaves no trace, not even in the event log."""
 
-    def __init__(self, released: bool = True) -> None:
+    def __init__(self, bus: Bus, released: bool = True) -> None:
         self.cancel = threading.Event()
+        self._bus = bus
         self._release = asyncio.Event()
+        self._held: list[Event] = []
+        self._lock = threading.Lock()
         if released:
             self._release.set()
 
+    def publish(self, event: Event) -> None:
+        """Publish now, or once released (any thread)."""
+        with self._lock:
+            if not self._release.is_set():
+                self._held.append(event)
+                return
+        self._bus.publish(event)
+
     def release(self) -> None:
-        self._release.set()
+        with self._lock:
+            held, self._held = self._held, []
+            self._release.set()
+        for event in held:
+            self._bus.publish(event)
 
     @property
     def was_released(self) -> bool:
@@ -151,7 +168,7 @@ class Conversation:
         self.history: deque[Turn] = deque(maxlen=self.settings.history_turns)
         self.last_sources: list[Source] = []  # what the last answer drew on (corrections)
         self._pending_log: asyncio.Future[None] | None = None
-        self._control = TurnControl()
+        self._control = TurnControl(bus)
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -162,11 +179,11 @@ class Conversation:
         silence): it transcribes, recalls and generates, but says and saves nothing until
         `release()`; `stop()` abandons it.
         """
-        self._control = control = TurnControl(released=not speculative)
+        self._control = control = TurnControl(self.bus, released=not speculative)
         start = time.perf_counter()
         text = await asyncio.to_thread(self.stt.transcribe, audio)
         stt_s = time.perf_counter() - start
-        self.bus.publish(Transcript(text=text, duration_s=audio.size / SAMPLE_RATE, seconds=stt_s))
+        control.publish(Transcript(text=text, duration_s=audio.size / SAMPLE_RATE, seconds=stt_s))
         result = await self.handle_text(text, control)
         result.timings_ms = {"stt": stt_s * 1000, **result.timings_ms}
         return result
@@ -178,9 +195,9 @@ class Conversation:
     async def handle_text(self, text: str, control: TurnControl | None = None) -> TurnResult:
         """Act on what the user said (also the entry point of `ask` and of tests)."""
         if control is None:
-            self._control = control = TurnControl()
+            self._control = control = TurnControl(self.bus)
         recognized = recognize(text)
-        self.bus.publish(IntentRecognized(intent=recognized.intent, argument=recognized.argument))
+        control.publish(IntentRecognized(intent=recognized.intent, argument=recognized.argument))
         result = TurnResult(text=text, intent=recognized.intent)
         # Only a question is worked on before the user is surely done: the rest changes things.
         if recognized.intent is not Intent.ASK and not await control.released():
@@ -202,7 +219,7 @@ class Conversation:
                 case Intent.HOW_SURE:
                     await self._say("I can't tell yet how sure I am.", result, control)
         except SecondselfError as exc:
-            self.bus.publish(
+            control.publish(
                 StageError(stage=str(exc.stage or "turn"), code=exc.code, message=exc.message)
             )
             await self._say(REPLIES["sorry"], result, control)
@@ -210,7 +227,7 @@ class Conversation:
 
     async def answer(self, question: str) -> TurnResult:
         """Answer a question (no intent rules): `secondself ask` and the web page."""
-        self._control = control = TurnControl()
+        self._control = control = TurnControl(self.bus)
         result = TurnResult(text=question, intent=Intent.ASK)
         await self._answer(question, result, control)
         return result
@@ -227,25 +244,31 @@ class Conversation:
         start = time.perf_counter()
         sources = await asyncio.to_thread(self.memory.recall, question, self.settings.top_k)
         recall_s = time.perf_counter() - start
-        self.bus.publish(
+        control.publish(
             MemoriesRetrieved(ids=tuple(s.memory_id for s in sources), seconds=recall_s)
         )
         result.sources = sources
         result.timings_ms["memory"] = recall_s * 1000
         if not sources and not self.history:
             # Nothing the user told us answers this: say so rather than let the model guess.
-            result.backend = "memory"
-            await self._say(DONT_KNOW, result, control)
+            await self._say_from_memory(DONT_KNOW, result, control)
             return
         if (direct := direct_answer(sources, self.settings.direct_similarity)) is not None:
             # One memory answers it: say it in the user's own words, no model needed.
-            result.backend = "memory"
-            await self._say(to_second_person(direct.text), result, control)
+            await self._say_from_memory(to_second_person(direct.text), result, control)
             self._answered(question, result, [direct])
             return
         messages = build_messages(question, sources, list(self.history))
         await self._stream_reply(messages, question, sources, result, control)
         self._answered(question, result, sources)
+
+    async def _say_from_memory(self, text: str, result: TurnResult, control: TurnControl) -> None:
+        """An answer made without the model (backend "memory")."""
+        result.backend = "memory"
+        control.publish(
+            AnswerDone(text=text, backend="memory", first_token_s=0.0, seconds=0.0, tokens=0)
+        )
+        await self._say(text, result, control)
 
     def _answered(self, question: str, result: TurnResult, sources: Sequence[Source]) -> None:
         """Keep the turn for follow-ups, corrections and the conversation log."""
@@ -287,13 +310,13 @@ class Conversation:
 
     async def _say(self, text: str, result: TurnResult, control: TurnControl) -> None:
         result.reply = text
-        speech = await self._synthesize(text)
+        speech = await self._synthesize(text, control)
         await self._play([speech], result, control)
 
-    async def _synthesize(self, sentence: str) -> Speech:
+    async def _synthesize(self, sentence: str, control: TurnControl) -> Speech:
         start = time.perf_counter()
         audio = await asyncio.to_thread(self.synth.synthesize, sentence)
-        self.bus.publish(Speaking(sentence=sentence, synth_s=time.perf_counter() - start))
+        control.publish(Speaking(sentence=sentence, synth_s=time.perf_counter() - start))
         return Speech(audio, self.synth.sample_rate)
 
     async def _play(
@@ -307,7 +330,7 @@ class Conversation:
                 break
             await asyncio.to_thread(self.speaker.play, speech)
         result.interrupted = control.cancel.is_set()
-        self.bus.publish(SpeakingDone(interrupted=result.interrupted))
+        control.publish(SpeakingDone(interrupted=result.interrupted))
 
     async def _stream_reply(
         self,
@@ -356,10 +379,10 @@ class Conversation:
                         return
                     sentence = hedge(sources)
                 spoken.append(sentence)
-                await to_play.put(await self._synthesize(sentence))
+                await to_play.put(await self._synthesize(sentence, control))
 
             while (piece := await pieces.get()) is not None:
-                self.bus.publish(AnswerToken(text=piece))
+                control.publish(AnswerToken(text=piece))
                 for sentence in splitter.feed(piece):
                     await say(sentence)
             for sentence in splitter.flush():
@@ -370,7 +393,7 @@ class Conversation:
             first = first_token_s[0] if first_token_s else generated
             result.timings_ms["first_token"] = first * 1000
             result.timings_ms["answer"] = generated * 1000
-            self.bus.publish(
+            control.publish(
                 AnswerDone(
                     text=result.reply,
                     backend=result.backend,
@@ -395,4 +418,4 @@ class Conversation:
         await asyncio.gather(speak_sentences(), play(), generator)
         result.interrupted = control.cancel.is_set()
         if control.was_released:  # an abandoned speculation said nothing, so ends nothing
-            self.bus.publish(SpeakingDone(interrupted=result.interrupted))
+            control.publish(SpeakingDone(interrupted=result.interrupted))

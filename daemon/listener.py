@@ -35,6 +35,12 @@ class ListenerSettings:
     # Start working on an utterance after this much trailing silence, before the endpoint
     # is sure (trailing_silence_s): the answer is ready sooner. 0 = off.
     speculate_after_s: float = 0.25
+    # While idle the wake word sleeps through silence (most of a day): it wakes when the VAD
+    # hears speech and first catches up on the last `wake_catch_up_s` of audio, so the start
+    # of "Hey Jarvis" is not lost. 0 = the wake word hears every frame.
+    wake_gate: float = 0.2
+    wake_catch_up_s: float = 1.6
+    wake_hangover_s: float = 2.0
 
 
 # --- signals ------------------------------------------------------------------------------
@@ -93,6 +99,10 @@ class Listener:
         self.muted = False
         self._refractory_frames = 0
         self._recent: deque[Audio] = deque(maxlen=max(1, round(self.settings.pre_wake_s / FRAME_S)))
+        catch_up = max(1, round(self.settings.wake_catch_up_s / FRAME_S))
+        self._heard: deque[Audio] = deque(maxlen=catch_up)  # audio the sleeping wake word missed
+        self._wake_awake_frames = 0  # frames left before the wake word sleeps again
+        self._wake_asleep = True
         self._frames: list[Audio] = []  # frames since listening began
         self._pre_wake: list[Audio] = []
         self._offset = 0  # frames dropped from the front of _frames
@@ -134,13 +144,34 @@ class Listener:
     # -- modes -----------------------------------------------------------------------------
 
     def _idle(self, frame: Audio) -> list[Signal]:
-        score = self._wake_score(frame)
         self._recent.append(frame)
-        if score is None:
+        for audio in self._wake_input(frame):
+            score = self._wake_score(audio)
+            if score is not None:
+                self._pre_wake = list(self._recent)
+                self._listen(follow_up=False)
+                return [Woke(score, barge_in=False)]
+        return []
+
+    def _wake_input(self, frame: Audio) -> list[Audio]:
+        """The frames the wake word should hear now: none in silence; on the first speech,
+        the audio it slept through, then this frame."""
+        gate = self.settings.wake_gate
+        if gate <= 0:
+            return [frame]
+        self._heard.append(frame)
+        if self.vad.speech_probability(frame) >= gate:
+            self._wake_awake_frames = round(self.settings.wake_hangover_s / FRAME_S)
+        elif self._wake_awake_frames > 0:
+            self._wake_awake_frames -= 1
+        else:
+            self._wake_asleep = True
             return []
-        self._pre_wake = list(self._recent)
-        self._listen(follow_up=False)
-        return [Woke(score, barge_in=False)]
+        if self._wake_asleep:
+            self._wake_asleep = False
+            self.wake.reset()
+            return list(self._heard)
+        return [frame]
 
     def _busy(self, frame: Audio) -> list[Signal]:
         score = self._wake_score(frame)
@@ -241,6 +272,9 @@ class Listener:
 
     def _go_idle(self) -> None:
         self.mode = Mode.IDLE
+        self._heard.clear()
+        self._wake_asleep = True
+        self._wake_awake_frames = 0
         self._endpointer = None
         self._frames = []
         self._pre_wake = []

@@ -163,8 +163,10 @@ class MarkedWakeWord:
 
     def __init__(self) -> None:
         self.resets = 0
+        self.heard: list[int] = []  # the marks of every frame it processed
 
     def process(self, frame: Audio) -> float:
+        self.heard.append(int(frame[0]))
         return 1.0 if frame[0] == WAKE else 0.0
 
     def reset(self) -> None:
@@ -173,7 +175,7 @@ class MarkedWakeWord:
 
 class MarkedVad:
     def speech_probability(self, frame: Audio) -> float:
-        return 0.9 if frame[0] == SPEECH else 0.05
+        return 0.9 if frame[0] in (SPEECH, WAKE) else 0.05  # a wake word is speech too
 
     def reset(self) -> None:
         pass

@@ -135,3 +135,14 @@ def test_a_pause_starts_work_early_and_speech_after_it_takes_it_back() -> None:
     assert kinds.count(SPEECH) == 5
     signals = run(listener, [SPEECH] * 3 + [QUIET] * 8, speculation=True)
     assert [type(s) for s in signals] == [Resumed, Paused, Heard]
+
+
+def test_the_wake_word_sleeps_through_silence_and_catches_up_on_speech() -> None:
+    wake = MarkedWakeWord()
+    listener = Listener(wake, MarkedVad(), SETTINGS)
+    run(listener, [QUIET] * 100)
+    assert wake.heard == []  # a silent room costs no wake-word work
+    signals = run(listener, [QUIET] * 3 + [WAKE])
+    assert isinstance(signals[0], Woke)
+    # It first heard the audio leading up to the speech, then the wake word.
+    assert wake.heard[-4:] == [QUIET, QUIET, QUIET, WAKE]

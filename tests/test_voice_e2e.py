@@ -234,6 +234,8 @@ def test_barge_in_and_stop_end_the_reply(
     app, events = app_for(tmp_path)
     session = start_session(app, SoundDeviceSpeaker(), replace(pipeline, answerer=LongAnswer()))
     session.store.remember("my dog is called Biscuit")
+    # The model must answer (a memory said directly would be over before the interruption).
+    session.conversation.settings = replace(session.conversation.settings, direct_similarity=0)
     speaking = threading.Event()
     finished = threading.Event()
 
