@@ -253,7 +253,8 @@ class Conversation:
             # Nothing the user told us answers this: say so rather than let the model guess.
             await self._say_from_memory(DONT_KNOW, result, control)
             return
-        if (direct := direct_answer(sources, self.settings.direct_similarity)) is not None:
+        direct = direct_answer(question, sources, self.settings.direct_similarity)
+        if direct is not None:
             # One memory answers it: say it in the user's own words, no model needed.
             await self._say_from_memory(to_second_person(direct.text), result, control)
             self._answered(question, result, [direct])

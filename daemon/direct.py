@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from secondself.answer import Source
+from secondself.score import content_words
 
 DIRECT_SIMILARITY = 0.6  # MiniLM: the memory is a close paraphrase of the question
 MARGIN = 0.1  # ... and clearly closer than any other memory
@@ -41,8 +42,21 @@ def to_second_person(text: str) -> str:
     return out if out.endswith((".", "!", "?")) else out + "."
 
 
-def direct_answer(sources: Sequence[Source], threshold: float = DIRECT_SIMILARITY) -> Source | None:
-    """The one memory that answers the question by itself, if there is one."""
+# Words a question uses without naming what it is about.
+_GENERIC = frozenset(
+    """name called call named anything something everything day date time again tell know
+    put keep kept leave left store stored""".split()
+)
+
+
+def direct_answer(
+    question: str, sources: Sequence[Source], threshold: float = DIRECT_SIMILARITY
+) -> Source | None:
+    """The one memory that answers the question by itself, if there is one.
+
+    Close in meaning is not enough ("my sister's birthday" is close to "Mum's birthday"):
+    everything the question is about must also be named in the memory.
+    """
     if not sources or threshold <= 0:
         return None
     ranked = sorted(sources, key=lambda s: s.similarity, reverse=True)
@@ -50,5 +64,8 @@ def direct_answer(sources: Sequence[Source], threshold: float = DIRECT_SIMILARIT
     if best.similarity < threshold:
         return None
     if len(ranked) > 1 and best.similarity - ranked[1].similarity < MARGIN:
+        return None
+    about = content_words(question) - _GENERIC
+    if not about <= content_words(best.text):
         return None
     return best

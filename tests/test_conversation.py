@@ -292,9 +292,13 @@ def test_memories_are_turned_to_face_the_user(memory: str, spoken: str) -> None:
     assert to_second_person(memory) == spoken
 
 
-def test_a_direct_answer_needs_one_clearly_best_memory() -> None:
+def test_a_direct_answer_needs_one_clearly_best_memory_about_the_same_thing() -> None:
+    q = "What is my dog's name?"
     close = [Source(1, "my dog is called Biscuit", "", 0.7), Source(2, "my dog is three", "", 0.65)]
-    assert direct_answer(close) is None
+    assert direct_answer(q, close) is None
     clear = [Source(1, "my dog is called Biscuit", "", 0.7), Source(2, "Anna's birthday", "", 0.3)]
-    assert direct_answer(clear) == clear[0]
-    assert direct_answer([Source(1, "my dog is called Biscuit", "", 0.5)]) is None
+    assert direct_answer(q, clear) == clear[0]
+    assert direct_answer(q, [Source(1, "my dog is called Biscuit", "", 0.5)]) is None
+    mum = [Source(1, "Mum's birthday is on the 14th of February", "", 0.8)]
+    assert direct_answer("When is my sister's birthday?", mum) is None
+    assert direct_answer("When is Mum's birthday?", mum) == mum[0]
