@@ -232,11 +232,6 @@ def test_cli_ask_as_personal_uses_a_shared_memory(
     assert "bluebird" in report["answer"].lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`forget --match` selects across personas and prints what it matched: "
-    "memory/commands.py should pass persona=app.persona unless --user-all",
-)
 def test_forget_match_as_personal_neither_shows_nor_forgets_work_memories(
     tmp_path: Path, embedder: LlamaEmbedder, capsys: pytest.CaptureFixture[str]
 ) -> None:
