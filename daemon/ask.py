@@ -15,14 +15,17 @@ from typing import Any
 import numpy as np
 
 from secondself.app import App
-from secondself.conversation import Conversation, TurnSettings
+from secondself.cloud import CloudAnswerModel
+from secondself.conversation import Conversation
+from secondself.daemon import turn_settings
 from secondself.embed import load_embedder
 from secondself.errors import UserError
 from secondself.memory.store import MemoryStore
-from secondself.pipeline import load_answer_model
+from secondself.pipeline import for_persona, load_answer_model
 from secondself.protocols import Audio, Speech
 from secondself.recall import PersonaMemory
 from secondself.score import personal_score
+from secondself.users import current_persona
 
 
 class SilentVoice:
@@ -44,7 +47,8 @@ def _ask(args: argparse.Namespace, app: App) -> int:
     question = " ".join(args.question).strip()
     if not question:
         raise UserError("empty-question", "ask what? (the question is empty)")
-    config = app.config
+    persona = current_persona(app)
+    config = for_persona(app.config, persona)
     start = time.perf_counter()
     embedder = load_embedder(app.models, config.embed.model, config.embed.threads)
     answerer = load_answer_model(app.models, config)
@@ -55,11 +59,12 @@ def _ask(args: argparse.Namespace, app: App) -> int:
         conversation = Conversation(
             app.bus,
             stt=_NoTranscriber(),
-            memory=PersonaMemory(store, app.persona),
+            memory=PersonaMemory(store, persona.name),
             answerer=answerer,
             synth=voice,
             speaker=voice,
-            settings=TurnSettings(max_tokens=config.llm.max_tokens, top_k=config.memory.top_k),
+            settings=turn_settings(config, persona),
+            cloud=CloudAnswerModel.from_config(config, app.bus),
         )
         result = asyncio.run(conversation.answer(question))
         result.timings_ms.pop("first_audio", None)  # nothing is spoken here
@@ -70,6 +75,7 @@ def _ask(args: argparse.Namespace, app: App) -> int:
         store.close()
     report: dict[str, Any] = {
         "question": question,
+        "persona": persona.name,
         "answer": result.reply,
         "personal_score": parts.score,
         "score_parts": parts.to_dict(),
@@ -78,6 +84,7 @@ def _ask(args: argparse.Namespace, app: App) -> int:
             for s in result.sources
         ],
         "backend": result.backend,
+        "below_threshold": parts.score < persona.threshold,
         "timings_ms": {"load": round(load_ms, 1)}
         | {k: round(v, 1) for k, v in result.timings_ms.items()},
     }

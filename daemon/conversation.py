@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from secondself.answer import DONT_KNOW, Source, Turn, build_messages
 from secondself.bus import Bus
+from secondself.cloud import SPOKEN_LEAD_IN, CloudAnswerModel, start_backoff
 from secondself.correction import corrected_fact
 from secondself.direct import direct_answer, to_second_person
 from secondself.errors import SecondselfError
@@ -78,6 +80,8 @@ class TurnSettings:
     # A memory this close to the question (and clearly the closest) is the answer itself,
     # said in the user's words without the model. 0 = always use the model.
     direct_similarity: float = 0.6
+    directives: str = ""  # the persona's personality, added to the model's instructions
+    backoff: str = "never"  # the persona's cloud policy: never | without-memories | with-memories
 
 
 @dataclass(slots=True)
@@ -157,8 +161,10 @@ class Conversation:
         synth: Synthesizer,
         speaker: Speaker,
         settings: TurnSettings | None = None,
+        cloud: CloudAnswerModel | None = None,
     ) -> None:
         self.bus = bus
+        self.cloud = cloud  # None unless the user configured one (nothing leaves the device)
         self.stt = stt
         self.memory = memory
         self.answerer = answerer
@@ -250,7 +256,10 @@ class Conversation:
         result.sources = sources
         result.timings_ms["memory"] = recall_s * 1000
         if not sources and not self.history:
-            # Nothing the user told us answers this: say so rather than let the model guess.
+            # Nothing the user told us answers this: back off to the cloud if the persona
+            # allows it, else say so rather than let the small model guess.
+            if await self._back_off(question, sources, result, control):
+                return
             await self._say_from_memory(DONT_KNOW, result, control)
             return
         direct = direct_answer(question, sources, self.settings.direct_similarity)
@@ -259,9 +268,32 @@ class Conversation:
             await self._say_from_memory(to_second_person(direct.text), result, control)
             self._answered(question, result, [direct])
             return
-        messages = build_messages(question, sources, list(self.history))
+        messages = build_messages(question, sources, list(self.history), self.settings.directives)
         await self._stream_reply(messages, question, sources, result, control)
         self._answered(question, result, sources)
+
+    async def _back_off(
+        self, question: str, sources: Sequence[Source], result: TurnResult, control: TurnControl
+    ) -> bool:
+        """Answer from the cloud model, as the persona's policy allows; False to answer here."""
+        if self.cloud is None or not await control.released():
+            return False  # never ask the cloud for a turn that may yet be abandoned
+        started = await asyncio.to_thread(
+            start_backoff,
+            self.cloud,
+            self.settings.backoff,
+            question,
+            sources,
+            list(self.history),
+            self.settings.directives,
+            self.settings.max_tokens,
+        )
+        if started is None:
+            return False
+        result.backend = "cloud"
+        pieces = itertools.chain([SPOKEN_LEAD_IN + " "], started)
+        await self._stream_reply([], question, sources, result, control, pieces=pieces)
+        return True
 
     async def _say_from_memory(self, text: str, result: TurnResult, control: TurnControl) -> None:
         """An answer made without the model (backend "memory")."""
@@ -340,14 +372,17 @@ class Conversation:
         sources: Sequence[Source],
         result: TurnResult,
         control: TurnControl,
+        pieces: Iterator[str] | None = None,
     ) -> None:
         """LLM tokens -> sentences -> speech -> speaker, all overlapping.
+
+        `pieces` replaces the local model (a cloud answer): it is not held to the memories.
 
         Each sentence must be grounded in the memories before it is spoken; the first one
         that is not ends the answer (and if nothing was said yet, a hedge is said instead).
         """
         loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
         to_play: asyncio.Queue[Speech | None] = asyncio.Queue()
         enough = threading.Event()  # stop generating: the rest will not be spoken
         start = time.perf_counter()
@@ -357,15 +392,16 @@ class Conversation:
         def generate() -> None:
             nonlocal tokens
             try:
-                for piece in self.answerer.stream(messages, self.settings.max_tokens):
+                source = pieces or self.answerer.stream(messages, self.settings.max_tokens)
+                for piece in source:
                     if control.cancel.is_set() or enough.is_set():
                         break
                     if not first_token_s:
                         first_token_s.append(time.perf_counter() - start)
                     tokens += 1
-                    loop.call_soon_threadsafe(pieces.put_nowait, piece)
+                    loop.call_soon_threadsafe(queue.put_nowait, piece)
             finally:
-                loop.call_soon_threadsafe(pieces.put_nowait, None)
+                loop.call_soon_threadsafe(queue.put_nowait, None)
 
         async def speak_sentences() -> None:
             splitter = SentenceSplitter()
@@ -374,7 +410,8 @@ class Conversation:
             async def say(sentence: str) -> None:
                 if enough.is_set() or control.cancel.is_set():
                     return
-                if novel_grounding(sentence, question, sources) < self.settings.min_grounding:
+                grounded = novel_grounding(sentence, question, sources)
+                if pieces is None and grounded < self.settings.min_grounding:
                     enough.set()
                     if spoken:
                         return
@@ -382,7 +419,7 @@ class Conversation:
                 spoken.append(sentence)
                 await to_play.put(await self._synthesize(sentence, control))
 
-            while (piece := await pieces.get()) is not None:
+            while (piece := await queue.get()) is not None:
                 control.publish(AnswerToken(text=piece))
                 for sentence in splitter.feed(piece):
                     await say(sentence)

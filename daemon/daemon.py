@@ -20,6 +20,7 @@ import numpy as np
 
 from secondself import logs
 from secondself.app import App
+from secondself.cloud import CloudAnswerModel
 from secondself.config import Config, load_config
 from secondself.console import EventPrinter
 from secondself.conversation import Conversation, TurnSettings
@@ -28,17 +29,28 @@ from secondself.events import DaemonReady, DaemonStopping, Event, ModelLoaded
 from secondself.listener import Listener
 from secondself.memory.store import MemoryStore
 from secondself.metrics import Metrics, serve_metrics
-from secondself.pipeline import Pipeline, listener_settings, load_pipeline
+from secondself.personas import Persona
+from secondself.pipeline import Pipeline, for_persona, listener_settings, load_pipeline
 from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Speaker
 from secondself.recall import PersonaMemory
 from secondself.replies import ReplyRecorder
 from secondself.sdnotify import Notifier, keep_alive, watchdog_interval
+from secondself.users import current_persona
 from secondself.voice_loop import VoiceLoop
 from secondself.wavio import read_wav
 
 log = logging.getLogger(__name__)
 
 TAIL_SILENCE_S = 2.0  # appended to recordings so the last utterance's end is heard
+
+
+def turn_settings(config: Config, persona: Persona) -> TurnSettings:
+    return TurnSettings(
+        max_tokens=config.llm.max_tokens,
+        top_k=config.memory.top_k,
+        directives=persona.directives,
+        backoff=str(persona.backoff),
+    )
 
 
 @dataclass
@@ -57,17 +69,19 @@ class Session:
 def start_session(app: App, speaker: Speaker, pipeline: Pipeline | None = None) -> Session:
     """Wire the stages into a voice loop (loading the models unless they are given)."""
     start = time.perf_counter()
-    config = app.config
+    persona = current_persona(app)  # an unknown --user/--persona is a one-line error
+    config = for_persona(app.config, persona)
     pipeline = pipeline or load_pipeline(config, app.models, app.bus)
     store = MemoryStore.open(app.user_dir(), pipeline.embedder, bus=app.bus)
     conversation = Conversation(
         app.bus,
         pipeline.stt,
-        PersonaMemory(store, app.persona),
+        PersonaMemory(store, persona.name),
         pipeline.answerer,
         pipeline.synth,
         speaker,
-        TurnSettings(max_tokens=config.llm.max_tokens, top_k=config.memory.top_k),
+        turn_settings(config, persona),
+        cloud=CloudAnswerModel.from_config(config, app.bus),
     )
     listener = Listener(pipeline.wake, pipeline.vad, listener_settings(config))
     loop = VoiceLoop(app.bus, listener, conversation, pipeline.stt, config.wake.model)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TypeVar
 
 from secondself.answer import LlamaAnswerModel
@@ -12,9 +13,11 @@ from secondself.bus import Bus
 from secondself.config import Config
 from secondself.embed import LlamaEmbedder, load_embedder
 from secondself.endpoint import EndpointSettings
+from secondself.errors import ModelError, Stage
 from secondself.events import ModelLoaded
 from secondself.listener import ListenerSettings
 from secondself.models import ModelStore
+from secondself.personas import Persona
 from secondself.protocols import Transcriber
 from secondself.stt import load_transcriber
 from secondself.tts import PiperSynthesizer
@@ -56,6 +59,26 @@ def load_answer_model(store: ModelStore, config: Config) -> LlamaAnswerModel:
         context=config.llm.context,
         temperature=config.llm.temperature,
     )
+
+
+def for_persona(config: Config, persona: Persona) -> Config:
+    """The config with the persona's wake word, voice and answer model in place."""
+    return replace(
+        config,
+        wake=replace(config.wake, model=persona.wake_word or config.wake.model),
+        tts=replace(config.tts, voice=persona.voice),
+        llm=replace(config.llm, model=persona.model),
+    )
+
+
+def model_path(store: ModelStore, name: str, stage: Stage) -> Path:
+    """A model named in the manifest, or a file the user dropped in (e.g. another voice)."""
+    if name in store.manifest.by_name:
+        return store.path(name)
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ModelError(f"{name!r} is not a known model nor a file", stage)
+    return path
 
 
 def _warm(model: LlamaAnswerModel) -> LlamaAnswerModel:
@@ -105,7 +128,9 @@ def load_pipeline(config: Config, store: ModelStore, bus: Bus) -> Pipeline:
         ),
         answerer=timed(config.llm.model, "llm", lambda: _warm(load_answer_model(store, config))),
         synth=timed(
-            config.tts.voice, "tts", lambda: PiperSynthesizer(store.path(config.tts.voice))
+            config.tts.voice,
+            "tts",
+            lambda: PiperSynthesizer(model_path(store, config.tts.voice, Stage.TTS)),
         ),
     )
     pipeline.load_seconds = seconds
