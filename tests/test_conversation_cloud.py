@@ -26,7 +26,7 @@ SECRET = "my dentist is Doctor Quillfeather"
 def converse(server: Loopback, policy: str, question: str) -> tuple[str, str, ListMemory]:
     bus = Bus()
     memory = ListMemory(bus, [SECRET, "the spare key is under the blue pot"])
-    local = ScriptedAnswerModel(["The local model answered."])
+    local = ScriptedAnswerModel(["The spare key is under the blue pot."])
     conversation = Conversation(
         bus,
         ScriptedTranscriber([]),
@@ -74,6 +74,6 @@ def test_questions_the_memories_answer_never_leave_the_device(
 ) -> None:
     loopback.reply = sse(["Should not be asked."])
     reply, backend, _ = converse(loopback, "with-memories", "Where is the spare key?")
-    assert reply == "The local model answered."
+    assert reply == "The spare key is under the blue pot."
     assert backend == "local"
     assert loopback.received == []
