@@ -69,6 +69,14 @@ class MemoryPort(Protocol):
     def forget_matching(self, text: str) -> list[int]: ...
 
 
+class SnapshotPort(Protocol):
+    """The camera, as a conversation sees it."""
+
+    def snapshot_for_voice(self) -> str | None:
+        """Take a picture (the shutter sound is the reply); a sentence to say if it failed."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class TurnSettings:
     max_tokens: int = 96
@@ -162,8 +170,10 @@ class Conversation:
         speaker: Speaker,
         settings: TurnSettings | None = None,
         cloud: CloudAnswerModel | None = None,
+        camera: SnapshotPort | None = None,
     ) -> None:
         self.bus = bus
+        self.camera = camera
         self.cloud = cloud  # None unless the user configured one (nothing leaves the device)
         self.stt = stt
         self.memory = memory
@@ -221,7 +231,11 @@ class Conversation:
                 case Intent.STOP:
                     self.stop()
                 case Intent.SNAPSHOT:
-                    await self._say(REPLIES["no_camera"], result, control)
+                    problem: str | None = REPLIES["no_camera"]
+                    if self.camera is not None:
+                        problem = await asyncio.to_thread(self.camera.snapshot_for_voice)
+                    if problem:
+                        await self._say(problem, result, control)
                 case Intent.HOW_SURE:
                     await self._say("I can't tell yet how sure I am.", result, control)
         except SecondselfError as exc:

@@ -25,7 +25,8 @@ from secondself.config import Config, load_config
 from secondself.console import EventPrinter
 from secondself.conversation import Conversation, TurnSettings
 from secondself.errors import SecondselfError
-from secondself.events import DaemonReady, DaemonStopping, Event, ModelLoaded
+from secondself.events import ButtonPressed, DaemonReady, DaemonStopping, Event, ModelLoaded
+from secondself.hw.setup import Hardware, announcer, start_hardware
 from secondself.listener import Listener
 from secondself.memory.store import MemoryStore
 from secondself.metrics import Metrics, serve_metrics
@@ -61,18 +62,38 @@ class Session:
     store: MemoryStore
     conversation: Conversation
     loop: VoiceLoop
+    hardware: Hardware | None = None
 
     def close(self) -> None:
+        if self.hardware is not None:
+            self.hardware.close()  # a memo or snapshot in flight is saved first
         self.store.close()
 
 
-def start_session(app: App, speaker: Speaker, pipeline: Pipeline | None = None) -> Session:
-    """Wire the stages into a voice loop (loading the models unless they are given)."""
+def start_session(
+    app: App, speaker: Speaker, pipeline: Pipeline | None = None, hardware: bool = False
+) -> Session:
+    """Wire the stages into a voice loop (loading the models unless they are given).
+
+    `hardware`: the button, camera and LED (the daemon), not for offline runs and tests."""
     start = time.perf_counter()
     persona = current_persona(app)  # an unknown --user/--persona is a one-line error
     config = for_persona(app.config, persona)
     pipeline = pipeline or load_pipeline(config, app.models, app.bus)
     store = MemoryStore.open(app.user_dir(), pipeline.embedder, bus=app.bus)
+    devices = None
+    if hardware:
+        devices = start_hardware(
+            config,
+            app.bus,
+            memory=store,
+            stt=pipeline.stt,
+            vad=pipeline.vad,
+            speaker=speaker,
+            sample_rate=pipeline.synth.sample_rate,
+            persona=persona.name,
+            announce=announcer(pipeline.synth, speaker),
+        )
     conversation = Conversation(
         app.bus,
         pipeline.stt,
@@ -82,13 +103,17 @@ def start_session(app: App, speaker: Speaker, pipeline: Pipeline | None = None) 
         speaker,
         turn_settings(config, persona),
         cloud=CloudAnswerModel.from_config(config, app.bus),
+        camera=devices.device if devices else None,
     )
     listener = Listener(pipeline.wake, pipeline.vad, listener_settings(config))
-    loop = VoiceLoop(app.bus, listener, conversation, pipeline.stt, config.wake.model)
+    hooks = devices.hooks if devices else None
+    loop = VoiceLoop(app.bus, listener, conversation, pipeline.stt, config.wake.model, hooks)
+    # A button press cuts a reply short, as the wake word does.
+    app.bus.on(lambda e: conversation.stop() if isinstance(e, ButtonPressed) else None)
     app.bus.publish(
         DaemonReady(seconds=time.perf_counter() - start, models=tuple(pipeline.load_seconds))
     )
-    return Session(pipeline, store, conversation, loop)
+    return Session(pipeline, store, conversation, loop, devices)
 
 
 async def recording_frames(audio: Audio) -> AsyncIterator[Audio]:
@@ -191,7 +216,7 @@ def _run(args: argparse.Namespace, app: App) -> int:
     loading = app.bus.on(lambda e: _loading_status(service.notifier, e))
     speaker = SoundDeviceSpeaker.from_config(app.config.audio)
     try:
-        session = start_session(app, speaker)
+        session = start_session(app, speaker, hardware=True)
     finally:
         loading()
     microphone = MicrophoneSupervisor.from_config(

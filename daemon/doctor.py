@@ -6,7 +6,6 @@ Every problem comes with the fix. Nothing here changes the system.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from secondself.app import App
+from secondself.config import Config
 from secondself.errors import SecondselfError
 from secondself.models import Model, ModelStore
 
@@ -123,39 +123,12 @@ def check_audio(config_input: str, config_output: str) -> Iterator[Check]:
             )
 
 
-def check_camera() -> Iterator[Check]:
-    video = sorted(glob.glob("/dev/video*"))
-    if video:
-        access = os.access(video[0], os.R_OK | os.W_OK)
-        status = Status.OK if access else Status.WARN
-        fix = "" if access else "add the service user to the 'video' group"
-        yield Check("camera", status, f"{', '.join(video)}", fix)
-    else:
-        yield Check(
-            "camera",
-            Status.WARN,
-            "no /dev/video* device: snapshots are off",
-            "connect a USB webcam or enable the Pi camera (libcamera); see README 'Camera'",
-        )
+def check_devices(config: Config) -> Iterator[Check]:
+    """Button, LED and camera, as configured; absent ones are warnings (the daemon runs)."""
+    from secondself.hw.setup import check_hardware
 
-
-def check_gpio() -> Iterator[Check]:
-    chips = sorted(glob.glob("/dev/gpiochip*"))
-    if chips:
-        access = os.access(chips[0], os.R_OK | os.W_OK)
-        yield Check(
-            "gpio",
-            Status.OK if access else Status.WARN,
-            ", ".join(chips),
-            "" if access else "add the service user to the 'gpio' group",
-        )
-    else:
-        yield Check(
-            "gpio",
-            Status.WARN,
-            "no /dev/gpiochip*: the button and LED are off",
-            "on a Raspberry Pi install python3-lgpio; elsewhere this is expected",
-        )
+    for c in check_hardware(config):
+        yield Check(c.name, Status.OK if c.ok else Status.WARN, c.detail, c.fix)
 
 
 def check_home(home: Path) -> Iterator[Check]:
@@ -181,8 +154,7 @@ def run_checks(app: App, load_models: bool = True) -> list[Check]:
     sections: list[Callable[[], Iterator[Check]]] = [
         lambda: check_models(app.models, load=load_models),
         lambda: check_audio(app.config.audio.input_device, app.config.audio.output_device),
-        check_camera,
-        check_gpio,
+        lambda: check_devices(app.config),
         lambda: check_home(app.home),
     ]
     for section in sections:

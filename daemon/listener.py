@@ -141,6 +141,18 @@ class Listener:
         self.muted = muted
         self._go_idle()
 
+    def listen_now(self, timeout_s: float) -> None:
+        """From idle: one utterance without the wake word (a photo's caption); GaveUp after
+        `timeout_s` of nothing."""
+        if self.mode is not Mode.IDLE:
+            return
+        self.mode, self._follow_up, self._pre_wake = Mode.LISTENING, True, []
+        self._begin(self.settings.endpoint.with_timeout(timeout_s))
+
+    def go_idle(self) -> None:
+        """Back to waiting for the wake word (after an utterance the device took)."""
+        self._go_idle()
+
     # -- modes -----------------------------------------------------------------------------
 
     def _idle(self, frame: Audio) -> list[Signal]:

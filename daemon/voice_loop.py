@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from secondself.bus import Bus
 from secondself.conversation import Conversation
 from secondself.events import Listening, NothingHeard, SpeechEnded, StageError, WakeDetected
+from secondself.hw.voice_hooks import VoiceHooks
 from secondself.intent import Intent, recognize
 from secondself.listener import (
     GaveUp,
@@ -40,8 +41,11 @@ class VoiceLoop:
         conversation: Conversation,
         stt: Transcriber,
         wake_name: str,
+        hooks: VoiceHooks | None = None,
     ) -> None:
         self.bus = bus
+        # The button and camera borrow the microphone through these (memos, captions, mute).
+        self.hooks = hooks or VoiceHooks(bus)
         self.listener = listener
         self.conversation = conversation
         self.stt = stt
@@ -59,7 +63,9 @@ class VoiceLoop:
         try:
             async for frame in frames:
                 self.frames_heard += 1
-                signals = await loop.run_in_executor(self._executor, self.listener.feed, frame)
+                signals = await loop.run_in_executor(
+                    self._executor, self.hooks.feed, self.listener, frame
+                )
                 for signal in signals:
                     await self._act(signal)
                 if wait_for_turns and self._turn is not None and not self._speculating:
@@ -82,6 +88,8 @@ class VoiceLoop:
                 self.bus.publish(WakeDetected(model=self.wake_name, score=score))
                 self.bus.publish(Listening(follow_up=False))
             case Paused(audio=audio):
+                if self.hooks.expecting_utterance:
+                    return  # a caption is coming, not a question
                 if self._turn is None or self._turn.done():
                     self._speculating = True
                     self._turn = asyncio.create_task(self._run_turn(audio, speculative=True))
@@ -90,6 +98,8 @@ class VoiceLoop:
             case Heard(audio=audio, speech_s=speech_s, cut=cut):
                 reason = "max-length" if cut else "silence"
                 self.bus.publish(SpeechEnded(duration_s=speech_s, reason=reason))
+                if self.hooks.take_utterance(audio):
+                    return  # the device took it (a photo's caption)
                 if self._speculating and self._turn is not None and not self._turn.done():
                     self._speculating = False
                     self.conversation.release()  # nothing was said after the pause
@@ -103,6 +113,7 @@ class VoiceLoop:
                 if recognize(text).intent is Intent.STOP:
                     self.conversation.stop()
             case GaveUp(waited_s=waited_s):
+                self.hooks.gave_up()
                 self.bus.publish(NothingHeard(waited_s=waited_s))
 
     async def _abandon_speculation(self) -> None:
