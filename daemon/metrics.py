@@ -70,7 +70,10 @@ class Metrics:
         self._gauges: dict[str, dict[Labels, float]] = {}
         self._histograms: dict[str, dict[Labels, Histogram]] = {}
         self._follow_up = False  # whether the listener is waiting for a follow-up
+        # This turn's end of speech and first reply sentence, in whichever order they come
+        # (a speculative reply may start before the endpointer is sure).
         self._speech_ended: float | None = None
+        self._first_sentence: float | None = None
         self.microphone("stopped")
         for name in ("wakes", "false_wakes", "follow_up_timeouts", "turns", "backoffs"):
             self._counters[f"secondself_{name}_total"] = {(): 0.0}
@@ -86,14 +89,17 @@ class Metrics:
                 self._add("secondself_wakes_total")
             case Listening(follow_up=follow_up):
                 self._follow_up = follow_up
+                self._speech_ended = self._first_sentence = None  # a new turn begins
             case NothingHeard():
                 # After a wake, nothing said means the wake was false; after a reply it only
                 # means there was no follow-up.
                 name = "follow_up_timeouts" if self._follow_up else "false_wakes"
                 self._add(f"secondself_{name}_total")
             case SpeechEnded(duration_s=duration):
-                self._speech_ended = event.t
                 self._observe("secondself_utterance_seconds", duration)
+                if self._speech_ended is None:
+                    self._speech_ended = event.t
+                    self._reply_latency()
             case Transcript(seconds=seconds):
                 self._add("secondself_turns_total")
                 self._stage("stt", seconds)
@@ -107,9 +113,9 @@ class Metrics:
                     self._add("secondself_backoffs_total")
             case Speaking(synth_s=synth_s):
                 self._stage("tts", synth_s)
-                if self._speech_ended is not None:  # the first sentence of this reply
-                    self._observe("secondself_reply_latency_seconds", event.t - self._speech_ended)
-                    self._speech_ended = None
+                if self._first_sentence is None:
+                    self._first_sentence = event.t
+                    self._reply_latency()
             case SpeakingDone(interrupted=True):
                 self._add("secondself_replies_interrupted_total")
             case MemorySaved(kind=kind, source=source):
@@ -123,6 +129,12 @@ class Metrics:
                 self._set("secondself_model_load_seconds", seconds, labels)
             case DaemonReady(seconds=seconds):
                 self._set("secondself_start_seconds", seconds)
+
+    def _reply_latency(self) -> None:
+        """Once a turn has both its end of speech and its first sentence: the wait heard."""
+        if self._speech_ended is not None and self._first_sentence is not None:
+            wait = max(0.0, self._first_sentence - self._speech_ended)
+            self._observe("secondself_reply_latency_seconds", wait)
 
     def microphone(self, state: str) -> None:
         """The microphone supervisor's state (open / missing / stopped), as a 0/1 gauge."""

@@ -117,6 +117,7 @@ class ServiceProcess:
             self.notify_path.unlink()
         self.notify_socket.bind(str(self.notify_path))
         self.notifications: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.history: list[str] = []  # every notification line, in order
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.env = {
             **os.environ,
@@ -154,11 +155,12 @@ class ServiceProcess:
         """The next notification line starting with `prefix` (others are skipped)."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"daemon exited ({self.process.returncode}): {self.stderr()}")
             try:
                 _, line = self.notifications.get(timeout=min(left, 0.5))
             except queue.Empty:
+                if self.process is not None and self.process.poll() is not None:
+                    code = self.process.returncode
+                    raise RuntimeError(f"daemon exited ({code}): {self.stderr()}") from None
                 continue
             if line.startswith(prefix):
                 return line
@@ -221,6 +223,7 @@ class ServiceProcess:
             except OSError:
                 return
             for line in data.decode(errors="replace").splitlines():
+                self.history.append(line)
                 self.notifications.put((time.monotonic(), line))
 
     def _follow_events(self) -> None:
@@ -284,8 +287,8 @@ def converse(
     Returns (replied, reply latency, stage errors seen)."""
     card.play_into_mic(audio)
     errors = 0
-    latency: float | None = None
     ended: float | None = None
+    first_sentence: float | None = None
     replied = False
     deadline = time.monotonic() + REPLY_TIMEOUT_S
     wanted = {"SpeechEnded", "Speaking", "SpeakingDone", "NothingHeard", "StageError"}
@@ -299,12 +302,15 @@ def converse(
             errors += 1
         elif name == "SpeechEnded" and ended is None:
             ended = event["t"]
-        elif name == "Speaking" and latency is None and ended is not None:
-            latency = event["t"] - ended
+        elif name == "Speaking" and first_sentence is None:
+            first_sentence = event["t"]
         elif name == "SpeakingDone":
             replied = True
         elif name == "NothingHeard":
             break  # after a reply: the follow-up window closed; before one: nothing heard
+    latency = None
+    if ended is not None and first_sentence is not None:  # a speculative reply may lead
+        latency = max(0.0, first_sentence - ended)
     return replied, latency, errors
 
 

@@ -127,8 +127,13 @@ class LoopThread:
         return hung
 
     def close(self) -> None:
-        for task in asyncio.all_tasks(self.loop):
-            self.loop.call_soon_threadsafe(task.cancel)
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
         self.loop.close()
@@ -274,6 +279,23 @@ def test_metrics_count_events() -> None:
     assert values["process_open_fds"] > 0
     assert "# TYPE secondself_stage_seconds histogram" in text
     assert SECRET not in text
+
+
+def test_reply_latency_with_a_speculative_reply() -> None:
+    """A reply may start before the endpointer is sure the user stopped: the wait is 0."""
+    metrics = Metrics()
+    for event in [
+        Listening(follow_up=False),
+        Speaking(sentence="Biscuit.", synth_s=0.1, t=5.0),
+        SpeechEnded(duration_s=1.0, reason="silence", t=5.2),
+        Listening(follow_up=True),
+        SpeechEnded(duration_s=1.0, reason="silence", t=9.0),
+        Speaking(sentence="Yes.", synth_s=0.1, t=9.5),
+    ]:
+        metrics.observe(event)
+    values = scrape(metrics.render().splitlines())
+    assert values["secondself_reply_latency_seconds_count"] == 2
+    assert values["secondself_reply_latency_seconds_sum"] == pytest.approx(0.5)
 
 
 @pytest.fixture
