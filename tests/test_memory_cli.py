@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -11,25 +9,10 @@ from pathlib import Path
 import pytest
 
 from secondself.memory.store import MemoryStore
+from tests.terminal import on_a_terminal
 from tests.test_memory_support import HashEmbedder
 
 pytestmark = pytest.mark.unit
-
-
-def _on_a_terminal(home: Path, answer: bytes, *args: str) -> tuple[int, str]:
-    """Run the CLI with a pseudo-terminal as stdin, type `answer`, return (rc, output)."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "secondself", "--home", str(home), *args],
-        stdin=follower,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    os.close(follower)
-    os.write(leader, answer)
-    out, _ = proc.communicate(timeout=60)
-    os.close(leader)
-    return proc.returncode, out.decode()
 
 
 def _seed(home: Path) -> list[int]:
@@ -39,7 +22,7 @@ def _seed(home: Path) -> list[int]:
 
 def test_forget_asks_on_a_terminal_and_no_keeps_everything(tmp_path: Path) -> None:
     ids = _seed(tmp_path)
-    rc, out = _on_a_terminal(tmp_path, b"n\n", "forget", "--match", "gate code")
+    rc, out = on_a_terminal(tmp_path, b"n\n", "forget", "--match", "gate code")
     assert rc == 1 and "[y/N]" in out and "nothing forgotten" in out
     assert f"#{ids[1]}" in out  # it showed what it would remove
     with MemoryStore.open(tmp_path / "users" / "default") as store:
@@ -48,7 +31,7 @@ def test_forget_asks_on_a_terminal_and_no_keeps_everything(tmp_path: Path) -> No
 
 def test_forget_yes_on_a_terminal_removes_and_reports(tmp_path: Path) -> None:
     ids = _seed(tmp_path)
-    rc, out = _on_a_terminal(tmp_path, b"y\n", "forget", "--match", "gate code")
+    rc, out = on_a_terminal(tmp_path, b"y\n", "forget", "--match", "gate code")
     assert rc == 0 and f"forgot 1 memories: #{ids[1]}" in out
     with MemoryStore.open(tmp_path / "users" / "default") as store:
         assert [m.id for m in store.iterate()] == [ids[0]]

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ from secondself.personas import (
     write_atomic,
 )
 from secondself.users import Household
+from tests.terminal import on_a_terminal
 from tests.test_memory_support import HashEmbedder
 
 pytestmark = pytest.mark.unit
@@ -346,27 +344,12 @@ def test_delete_forget_memories_forgets_private_and_keeps_shared(tmp_path: Path)
     assert not any(b"9931" in p.read_bytes() for p in db if p.is_file())
 
 
-def _on_a_terminal(home: Path, answer: bytes, *args: str) -> tuple[int, str]:
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "secondself", "--home", str(home), *args],
-        stdin=follower,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    os.close(follower)
-    os.write(leader, answer)
-    out, _ = proc.communicate(timeout=60)
-    os.close(leader)
-    return proc.returncode, out.decode()
-
-
 @pytest.mark.parametrize(("answer", "left"), [(b"y\n", 2), (b"n\n", 3)])
 def test_delete_on_a_terminal_asks_about_private_memories(
     tmp_path: Path, answer: bytes, left: int
 ) -> None:
     _seed_personas(tmp_path)
-    rc, out = _on_a_terminal(tmp_path, answer, "persona", "delete", "work")
+    rc, out = on_a_terminal(tmp_path, answer, "persona", "delete", "work")
     assert rc == 0, out
     assert "Forget the 1 private memories of persona work too? [y/N]" in out
     assert len(_texts(tmp_path)) == left

@@ -4,10 +4,6 @@ CLI, and names that try to leave their folder."""
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ from secondself.errors import UserError
 from secondself.memory.store import MemoryStore
 from secondself.personas import Persona
 from secondself.users import Household, Registry, Route, build_registry, route
+from tests.terminal import on_a_terminal
 from tests.test_memory_support import HashEmbedder
 from tests.test_personas import CATALOG, DEFAULTS, persona
 
@@ -169,18 +166,8 @@ def test_cli_remove_off_a_terminal_needs_yes(
 @pytest.mark.parametrize(("answer", "rc", "gone"), [(b"y\n", 0, True), (b"\n", 1, False)])
 def test_cli_remove_on_a_terminal_asks(tmp_path: Path, answer: bytes, rc: int, gone: bool) -> None:
     assert run(tmp_path, "user", "add", "bob") == 0
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "secondself", "--home", str(tmp_path), "user", "remove", "bob"],
-        stdin=follower,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    os.close(follower)
-    os.write(leader, answer)
-    out, _ = proc.communicate(timeout=60)
-    os.close(leader)
-    assert proc.returncode == rc and b"Forget EVERYTHING of user bob" in out
+    returncode, out = on_a_terminal(tmp_path, answer, "user", "remove", "bob")
+    assert returncode == rc and "Forget EVERYTHING of user bob" in out
     assert (tmp_path / "users" / "bob").exists() is not gone
 
 
