@@ -45,17 +45,15 @@ def _not_yet(command: str, issue: int) -> Callable[[argparse.Namespace, App], in
 
 def register_planned(sub: Subparsers) -> None:
     """Commands of DESIGN.md whose issues have not landed: listed, with a clear message."""
-    for command, issue, text in [
-        ("correct", 6, "correct the last answer"),
-        ("snapshot", 7, "take a camera snapshot memory"),
-    ]:
+    planned: list[tuple[str, int, str]] = []  # (command, issue, help); none left just now
+    for command, issue, text in planned:
         p = sub.add_parser(command, help=f"{text} (planned)")
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(handler=_not_yet(command, issue))
 
 
 def _registrars() -> list[Registrar]:
-    from secondself import ask, daemon, doctor, fetch, persona_commands
+    from secondself import ask, correct, daemon, doctor, fetch, persona_commands, snapshot
 
     found: list[Registrar] = [
         register_core,
@@ -64,6 +62,8 @@ def _registrars() -> list[Registrar]:
         daemon.register,
         ask.register,
         persona_commands.register,
+        correct.register,
+        snapshot.register,
     ]
     try:
         memory_commands = importlib.import_module("secondself.memory.commands")

@@ -114,7 +114,7 @@ def start_hardware(
     not make the speaker reopen. `factory`: a gpiozero pin factory (tests)."""
     off: list[str] = []
     button, led = _gpio_devices(config, bus, factory, off)
-    camera = _camera(config, off)
+    camera = camera_for(config, off)
     if off:
         log.warning("hardware: %s; `secondself doctor` says how to enable it", "; ".join(off))
     hooks = VoiceHooks(bus)
@@ -171,7 +171,8 @@ def _gpio_devices(
     return button, led
 
 
-def _camera(config: Config, off: list[str]) -> Camera | None:
+def camera_for(config: Config, off: list[str]) -> Camera | None:
+    """The configured camera, or None (with the reason appended to `off`)."""
     if not config.camera.enabled:
         return None
     why = CameraSource.parse(config.camera.source).missing()

@@ -1,0 +1,49 @@
+"""`secondself snapshot [--caption TEXT]`: a photo from the configured camera, saved as an
+image memory (as a long button press or "take a picture" does)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from secondself.app import App
+from secondself.embed import load_embedder
+from secondself.errors import SecondselfError, Stage
+from secondself.hw.device import photo_text
+from secondself.hw.setup import camera_for
+from secondself.memory.model import Kind, MediaInput, Source
+from secondself.memory.store import MemoryStore
+
+
+def _snapshot(args: argparse.Namespace, app: App) -> int:
+    off: list[str] = []
+    camera = camera_for(app.config, off)
+    if camera is None:
+        reason = "; ".join(off) or "camera.enabled is false"
+        raise SecondselfError("camera-missing", f"no camera: {reason}", Stage.CAMERA)
+    taken = time.time()
+    jpeg = camera.snapshot()  # a clear SecondselfError if it cannot open or gets no frame
+    text = photo_text(args.caption or "", taken)
+    embedder = load_embedder(app.models, app.config.embed.model, app.config.embed.threads)
+    with MemoryStore.open(app.user_dir(), embedder, bus=app.bus) as store:
+        memory = store.remember(
+            text,
+            kind=Kind.IMAGE,
+            persona=app.persona,
+            source=Source.CAMERA,
+            provenance=camera.name,
+            media=MediaInput(jpeg, "jpg"),
+            created=taken,
+        )
+    report = {"id": memory.id, "text": memory.text, "media": memory.media}
+    print(json.dumps(report) if args.json else f"{memory.id}: {memory.text} ({memory.media})")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("snapshot", help="take a photo with the camera and save it as a memory")
+    p.add_argument("--caption", help="what the photo shows (searchable)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_snapshot)
