@@ -9,13 +9,15 @@ intact files are left alone; a missing, truncated or corrupt file is fetched aga
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,17 @@ if TYPE_CHECKING:
     from secondself.app import App
 
 Say = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def _say(message: str) -> None:
@@ -84,9 +97,14 @@ class Fetcher:
         broken = [f for f in model.files if self.here.check(f, full=full)]
         if not broken:
             return 0
-        # A converted model is rebuilt whole; its inputs are ensured first by order().
+        # A converted model is rebuilt whole (its inputs are ensured first by order()),
+        # unless the shared store already holds an intact conversion: then only linked.
         if model.converted:
-            self._convert(model)
+            if self.store == self.models_dir or any(self.stored.check(f) for f in model.files):
+                self._convert(model)
+            else:
+                for file in model.files:
+                    self._link(file)
             return len(model.files)
         for file in broken:
             if self.store == self.models_dir or self.stored.check(file, full=full):
@@ -151,7 +169,8 @@ class Fetcher:
         self.say(f"  converting {model.name} ({model.convert}), once")
         for out in outputs:
             out.parent.mkdir(parents=True, exist_ok=True)
-        converter(inputs, outputs)
+        with _quiet_root_logger():  # the converters' libraries chat at INFO on the root logger
+            converter(inputs, outputs)
         for file, out in zip(model.files, outputs, strict=True):
             self.stored.record(file.path, sha256_of(out))
             self._link(file)
