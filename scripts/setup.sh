@@ -80,7 +80,7 @@ if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
     "$build_venv/bin/pip" wheel -v --no-cache-dir --no-deps \
       -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION" 2>&1 \
-    | grep --line-buffered -E '^\s*\[[0-9]+/[0-9]+\]|Successfully|ERROR|error:' || true
+    | sed -u -n -E 's/^\s*\[([0-9]+)\/([0-9]+)\].* -o ([^ ]*\/)?([^ /]+) .*/  compiling [\1\/\2] \4/p; /ERROR|error:/p' || true
   ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1 \
     || { echo "setup: llama-cpp-python failed to build (needs cmake and g++)" >&2; exit 1; }
 fi
