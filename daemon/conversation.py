@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import threading
 import time
 from collections import deque
@@ -47,6 +48,8 @@ from secondself.protocols import (
 )
 from secondself.score import hedge, novel_grounding
 from secondself.sentences import SentenceSplitter
+
+log = logging.getLogger(__name__)
 
 
 class MemoryPort(Protocol):
@@ -239,6 +242,7 @@ class Conversation:
                 case Intent.HOW_SURE:
                     await self._say("I can't tell yet how sure I am.", result, control)
         except SecondselfError as exc:
+            log.error("%s failed (%s): %s", exc.stage or "turn", exc.code, exc.message)
             control.publish(
                 StageError(stage=str(exc.stage or "turn"), code=exc.code, message=exc.message)
             )

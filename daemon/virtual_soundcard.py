@@ -28,6 +28,7 @@ Two quirks of a null sink, handled here:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -137,12 +138,15 @@ class VirtualSoundCard:
             return
         keeper = self._keepers.get(MIC_SOURCE)
         spared = {keeper.pid} if keeper else set()
-        for output in self._source_outputs(MIC_SOURCE):
-            if output["pid"] not in spared:
-                self._pacmd("kill-source-output", output["index"])
+        readers = [o["index"] for o in self._source_outputs(MIC_SOURCE) if o["pid"] not in spared]
         self._stop_process(self._keepers.pop(MIC_SOURCE, None))
+        # Unplug first, then end the streams (PulseAudio has moved them to another source):
+        # the other order lets a quick client reopen the mic before it is gone.
         self._pactl("unload-module", self._mic_module)
         self._mic_module = None
+        for index in readers:
+            with contextlib.suppress(RuntimeError):  # already gone with the sink
+                self._pacmd("kill-source-output", index)
 
     def add_mic(self) -> None:
         """Plugs the microphone back in."""

@@ -32,7 +32,8 @@ quiet_pip() { grep -v -E "is ignored: it is neither a file nor a directory" || t
 step "Debian packages"
 PACKAGES=(libportaudio2 python3-venv python3-dev cmake g++)
 if [ "$TEST" = 1 ]; then
-  PACKAGES+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox)
+  # the virtual sound card and speech tools; systemd-analyze and seccomp for the unit's tests
+  PACKAGES+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd python3-seccomp)
 fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do

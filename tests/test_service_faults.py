@@ -22,7 +22,7 @@ from secondself.app import App
 from secondself.bus import Bus
 from secondself.config import load_config
 from secondself.daemon import recording_frames, start_session
-from secondself.events import Event, MemorySaved, StageError
+from secondself.events import Event, MemorySaved, Speaking, StageError
 from secondself.models import ModelStore
 from secondself.paths import models_dir
 from secondself.pipeline import Pipeline, load_pipeline
@@ -177,7 +177,9 @@ def test_a_full_disk_fails_the_save_and_keeps_the_database_intact(
             asyncio.run(session.loop.run(recording_frames(audio), wait_for_turns=True))
         after = events[before:]
         errors = [e for e in after if isinstance(e, StageError)]
-        assert errors, [e.name for e in after]
+        assert [e.code for e in errors] == ["memory-disk-full"], [e.name for e in after]
+        spoken = [e.sentence for e in after if isinstance(e, Speaking)]
+        assert spoken == ["Sorry, something went wrong. Please try again."]
         assert not any(isinstance(e, MemorySaved) for e in after)
         logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert logged, "the failed save was not logged"

@@ -8,6 +8,7 @@ vectors, graph, fts, fusion, supersede, media). It is safe to share between thre
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import shutil
 import threading
@@ -307,10 +308,17 @@ class MemoryStore:
                 vectors.put(self.db, ids, matrix)
                 for n, it in enumerate(items):
                     self._settle(ids[n], it, matrix[n], probe_vectors.get(n), ids[:n])
-        except BaseException:
+        except BaseException as exc:
             for rel in written:
                 if not self._media_referenced(rel):
                     media.remove(self.user_dir, rel)
+            if isinstance(exc, apsw.FullError | OSError) and _disk_full(exc):
+                # The transaction rolled back: nothing half-written; say so in words.
+                raise SecondselfError(
+                    "memory-disk-full",
+                    f"the disk holding {self.user_dir} is full: nothing was saved",
+                    Stage.MEMORY,
+                ) from exc
             raise
         for memory_id, it in zip(ids, items, strict=True):
             if self.bus is not None:
@@ -858,6 +866,10 @@ class MemoryStore:
                 "embed_model": dbm.get_meta(self.db, "embed_model"),
                 "schema": schema.version(self.db),
             }
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, apsw.FullError) or getattr(exc, "errno", None) == errno.ENOSPC
 
 
 def forget_user(user_dir: Path) -> list[str]:
