@@ -124,7 +124,9 @@ def daemon_turn(
         elif isinstance(event, MemoriesRetrieved):
             stages["memory"] = event.seconds * 1000
         elif isinstance(event, AnswerDone):
-            stages["first_token"] = event.first_token_s * 1000
+            stages["backend"] = 1.0 if event.backend == "memory" else 0.0
+            if event.backend == "local":  # a memory said directly has no model tokens
+                stages["first_token"] = event.first_token_s * 1000
         elif isinstance(event, Speaking) and "tts" not in stages:
             stages["tts"] = event.synth_s * 1000
 
@@ -213,10 +215,16 @@ def main() -> None:
     print(f"{'daemon (speculative, streamed)':28}{pct(first, 50):8.0f}{pct(first, 95):8.0f}")
     print(f"{'naive sequential':28}{pct(base, 50):8.0f}{pct(base, 95):8.0f}")
     print(f"daemon is {pct(base, 50) / pct(first, 50):.2f}x faster at p50")
+    direct = sum(r.get("backend", 0.0) for r in fast)
+    print(f"{direct:.0f} of {len(fast)} answers said straight from a memory, the rest by the model")
     print("daemon stages, median ms (stt and memory run during the trailing silence):")
     for stage in ("stt", "memory", "first_token", "tts"):
         values = [r[stage] for r in fast if stage in r]
-        print(f"  {stage:12}{statistics.median(values):8.0f}")
+        if values:
+            print(f"  {stage:12}{statistics.median(values):8.0f}")
+    model = [r["first_audio"] for r in fast if "first_token" in r]
+    if model:
+        print(f"model answers only: p50 {pct(model, 50):.0f} ms over {len(model)}")
 
 
 if __name__ == "__main__":
