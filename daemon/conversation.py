@@ -186,7 +186,6 @@ class Conversation:
         self.settings = settings or TurnSettings()
         self.history: deque[Turn] = deque(maxlen=self.settings.history_turns)
         self.last_sources: list[Source] = []  # what the last answer drew on (corrections)
-        self._pending_log: asyncio.Future[None] | None = None
         self._control = TurnControl(bus)
 
     # -- entry points ----------------------------------------------------------------------
@@ -284,11 +283,11 @@ class Conversation:
         if direct is not None:
             # One memory answers it: say it in the user's own words, no model needed.
             await self._say_from_memory(to_second_person(direct.text), result, control)
-            self._answered(question, result, [direct])
+            await self._answered(question, result, [direct])
             return
         messages = build_messages(question, sources, list(self.history), self.settings.directives)
         await self._stream_reply(messages, question, sources, result, control)
-        self._answered(question, result, sources)
+        await self._answered(question, result, sources)
 
     async def _back_off(
         self, question: str, sources: Sequence[Source], result: TurnResult, control: TurnControl
@@ -321,17 +320,15 @@ class Conversation:
         )
         await self._say(text, result, control)
 
-    def _answered(self, question: str, result: TurnResult, sources: Sequence[Source]) -> None:
-        """Keep the turn for follow-ups, corrections and the conversation log."""
+    async def _answered(self, question: str, result: TurnResult, sources: Sequence[Source]) -> None:
+        """Keep the turn for follow-ups, corrections and the conversation log (the reply has
+        been spoken by now: this costs the user nothing)."""
         if not result.reply or result.interrupted:
             return
         self.history.append(Turn(question, result.reply))
         self.last_sources = list(sources)
         ids = [s.memory_id for s in sources]
-        # Off the critical path: the reply is already spoken.
-        self._pending_log = asyncio.get_running_loop().run_in_executor(
-            None, self.memory.remember_turn, question, result.reply, ids
-        )
+        await asyncio.to_thread(self.memory.remember_turn, question, result.reply, ids)
 
     async def _remember(
         self, text: str, result: TurnResult, kind: str, control: TurnControl

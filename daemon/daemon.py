@@ -132,9 +132,8 @@ async def recording_frames(audio: Audio) -> AsyncIterator[Audio]:
 def _listen(args: argparse.Namespace, app: App) -> int:
     audio = read_wav(args.file)  # a bad file is a one-line error before any model loads
     app.bus.on(EventPrinter(as_json=args.json, show_text=True))
-    recorder = ReplyRecorder(args.out) if args.out else ReplyRecorder(Path("/nonexistent"))
-    if args.out:
-        app.bus.on(recorder)
+    recorder = ReplyRecorder(args.out)
+    app.bus.on(recorder)
     session = start_session(app, recorder)
     try:
         asyncio.run(session.loop.run(recording_frames(audio), wait_for_turns=True))

@@ -15,10 +15,11 @@ from secondself.wavio import write_wav
 class ReplyRecorder:
     """Collects the sentences of each reply and writes one WAV per reply.
 
-    Subscribe it to the bus: a SpeakingDone event closes the current reply's file.
+    Subscribe it to the bus: a SpeakingDone event closes the current reply's file. With no
+    folder it keeps nothing (the replies are only in the event log).
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path | None) -> None:
         self.folder = folder
         self.files: list[Path] = []
         self._pieces: list[Audio] = []
@@ -26,6 +27,8 @@ class ReplyRecorder:
         self._lock = threading.Lock()
 
     def play(self, speech: Speech) -> None:
+        if self.folder is None:
+            return
         with self._lock:
             self._pieces.append(speech.audio)
             self._rate = speech.sample_rate
@@ -39,7 +42,7 @@ class ReplyRecorder:
 
     def flush(self) -> Path | None:
         with self._lock:
-            if not self._pieces:
+            if self.folder is None or not self._pieces:
                 return None
             audio = np.concatenate(self._pieces)
             self._pieces = []
