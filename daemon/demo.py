@@ -28,7 +28,6 @@ SCENARIO = (
     "Hey Jarvis, remember that my dog is called Biscuit.",
     "Hey Jarvis, what is my dog's name?",
 )
-DEMO_USER = "demo"
 TURN_TIMEOUT_S = 60.0
 
 
@@ -53,8 +52,10 @@ def run_demo(app: App) -> int:
         "  and answers with the real models.\n",
         file=sys.stderr,
     )
-    app.user = DEMO_USER
-    shutil.rmtree(app.user_dir(), ignore_errors=True)  # the demo starts with no memories
+    # A data home of its own, emptied first: the demo never touches the user's memories.
+    demo_home = app.home / "demo"
+    shutil.rmtree(demo_home / "users", ignore_errors=True)
+    app = App(config_file=app.config_file, home_override=str(demo_home), bus=app.bus)
     app.bus.on(EventPrinter(show_text=True))
     with VirtualSoundCard() as card:
         session = start_session(app, SoundDeviceSpeaker.from_config(app.config.audio))
@@ -71,7 +72,7 @@ def run_demo(app: App) -> int:
             recorded = card.stop_recording()
             microphone.stop()
             session.close()
-    reply_file = app.home / "demo" / "replies.wav"
+    reply_file = demo_home / "replies.wav"
     write_wav(reply_file, recorded, rate)
     print(f"\nspoken replies recorded to {reply_file}")
     for turn in turns:
