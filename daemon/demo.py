@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from secondself.app import App
 from secondself.audio import MicrophoneSupervisor, SoundDeviceSpeaker
+from secondself.clock import now
 from secondself.console import EventPrinter
 from secondself.daemon import Session, start_session
 from secondself.events import Event, NothingHeard, Speaking, SpeakingDone, SpeechEnded
@@ -77,7 +78,9 @@ def run_demo(app: App) -> int:
     print(f"\nspoken replies recorded to {reply_file}")
     for turn in turns:
         latency = f"{turn.latency_s:.2f} s" if turn.latency_s is not None else "n/a"
-        print(f'  "{turn.said}" -> "{" ".join(turn.reply)}" (speech end to reply: {latency})')
+        print(f'  "{turn.said}" -> "{" ".join(turn.reply)}" (reply audio {latency} after the endpoint)')
+    silence = app.config.vad.trailing_silence_s
+    print(f"  (the endpoint is {silence} s of silence after the last word)")
     return 0 if all(t.reply for t in turns) else 1
 
 
@@ -101,7 +104,9 @@ async def _play(
         elif isinstance(event, Speaking):
             turn.reply.append(event.sentence)
             if turn.first_audio is None:
-                turn.first_audio = event.t
+                # When it is published, not when it was made: a speculative turn makes its
+                # speech early and lets it out once the user has surely finished.
+                turn.first_audio = now()
         elif isinstance(event, SpeakingDone | NothingHeard):
             loop.call_soon_threadsafe(finished.put_nowait, event)
 
