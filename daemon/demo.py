@@ -78,7 +78,8 @@ def run_demo(app: App) -> int:
     print(f"\nspoken replies recorded to {reply_file}")
     for turn in turns:
         latency = f"{turn.latency_s:.2f} s" if turn.latency_s is not None else "n/a"
-        print(f'  "{turn.said}" -> "{" ".join(turn.reply)}" (reply audio {latency} after the endpoint)')
+        reply = " ".join(turn.reply)
+        print(f'  "{turn.said}" -> "{reply}" (reply audio {latency} after the endpoint)')
     silence = app.config.vad.trailing_silence_s
     print(f"  (the endpoint is {silence} s of silence after the last word)")
     return 0 if all(t.reply for t in turns) else 1
