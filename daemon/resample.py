@@ -6,14 +6,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def to_float(audio: NDArray[np.int16]) -> NDArray[np.float32]:
-    return (audio.astype(np.float32) / 32768.0).astype(np.float32)
-
-
-def to_int16(audio: NDArray[np.float32]) -> NDArray[np.int16]:
-    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
-
-
 def resample(audio: NDArray[np.int16], src_rate: int, dst_rate: int) -> NDArray[np.int16]:
     """Band-limited resampling of a whole clip (FFT method: exact, fine for seconds of audio)."""
     if src_rate == dst_rate or audio.size == 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 # A sentence ends at . ! ? or a newline followed by whitespace; not after a common
 # abbreviation or a single capital ("Dr.", "J."), and not inside a number ("3.5").
@@ -49,12 +49,3 @@ def split_stream(pieces: Iterable[str]) -> Iterator[str]:
     for piece in pieces:
         yield from splitter.feed(piece)
     yield from splitter.flush()
-
-
-async def split_async(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
-    splitter = SentenceSplitter()
-    async for piece in pieces:
-        for sentence in splitter.feed(piece):
-            yield sentence
-    for sentence in splitter.flush():
-        yield sentence
