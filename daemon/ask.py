@@ -65,12 +65,12 @@ def _ask(args: argparse.Namespace, app: App) -> int:
             speaker=voice,
             settings=turn_settings(config, persona),
             cloud=CloudAnswerModel.from_config(config, app.bus),
+            embedder=embedder,
         )
         result = asyncio.run(conversation.answer(question))
         result.timings_ms.pop("first_audio", None)  # nothing is spoken here
-        scored = time.perf_counter()
-        parts = personal_score(result.reply, result.sources, embedder)
-        result.timings_ms["score"] = (time.perf_counter() - scored) * 1000
+        # Scored in the turn; "I don't know" (nothing answered, nothing to score) scores 0.
+        parts = conversation.last_score or personal_score(result.reply, [], embedder)
     finally:
         store.close()
     report: dict[str, Any] = {

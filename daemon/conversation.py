@@ -41,12 +41,13 @@ from secondself.protocols import (
     AnswerModel,
     Audio,
     ChatMessage,
+    Embedder,
     Speaker,
     Speech,
     Synthesizer,
     Transcriber,
 )
-from secondself.score import hedge, novel_grounding
+from secondself.score import ScoreParts, hedge, novel_grounding, personal_score
 from secondself.sentences import SentenceSplitter
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,19 @@ REPLIES = {
 }
 
 
+def how_sure(parts: ScoreParts | None) -> str:
+    """The personal score, said: the number and what it rests on."""
+    if parts is None:
+        return "I haven't answered anything yet."
+    if parts.grounding >= 0.99:
+        why = "it is what you told me"
+    elif parts.grounding >= 0.5:
+        why = "most of it is in what you told me"
+    else:
+        why = "little of it is in what you told me"
+    return f"About {parts.score} out of 100: {why}."
+
+
 def forgot_reply(count: int) -> str:
     return f"Done. I forgot {count} {'memory' if count == 1 else 'memories'}."
 
@@ -174,6 +188,7 @@ class Conversation:
         settings: TurnSettings | None = None,
         cloud: CloudAnswerModel | None = None,
         camera: SnapshotPort | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.bus = bus
         self.camera = camera
@@ -186,6 +201,8 @@ class Conversation:
         self.settings = settings or TurnSettings()
         self.history: deque[Turn] = deque(maxlen=self.settings.history_turns)
         self.last_sources: list[Source] = []  # what the last answer drew on (corrections)
+        self.last_score: ScoreParts | None = None  # the last answer's personal score
+        self.embedder = embedder  # for the score's style part (None: style counts 0)
         self._control = TurnControl(bus)
 
     # -- entry points ----------------------------------------------------------------------
@@ -239,7 +256,7 @@ class Conversation:
                     if problem:
                         await self._say(problem, result, control)
                 case Intent.HOW_SURE:
-                    await self._say("I can't tell yet how sure I am.", result, control)
+                    await self._say(how_sure(self.last_score), result, control)
         except SecondselfError as exc:
             log.error("%s failed (%s): %s", exc.stage or "turn", exc.code, exc.message)
             control.publish(
@@ -325,6 +342,9 @@ class Conversation:
         been spoken by now: this costs the user nothing)."""
         if not result.reply or result.interrupted:
             return
+        self.last_score = await asyncio.to_thread(
+            personal_score, result.reply, sources, self.embedder
+        )
         self.history.append(Turn(question, result.reply))
         self.last_sources = list(sources)
         ids = [s.memory_id for s in sources]

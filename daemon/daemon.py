@@ -104,6 +104,7 @@ def start_session(
         turn_settings(config, persona),
         cloud=CloudAnswerModel.from_config(config, app.bus),
         camera=devices.device if devices else None,
+        embedder=pipeline.embedder,
     )
     listener = Listener(pipeline.wake, pipeline.vad, listener_settings(config))
     hooks = devices.hooks if devices else None

@@ -302,3 +302,22 @@ def test_a_direct_answer_needs_one_clearly_best_memory_about_the_same_thing() ->
     mum = [Source(1, "Mum's birthday is on the 14th of February", "", 0.8)]
     assert direct_answer("When is my sister's birthday?", mum) is None
     assert direct_answer("When is Mum's birthday?", mum) == mum[0]
+
+
+def test_how_sure_says_the_last_answers_personal_score() -> None:
+    answer = ScriptedAnswerModel(["Your dog is called Biscuit."])
+    conversation, _, _, synth, _ = build(
+        ["How sure are you?", "What is my dog called?", "How sure are you?"], answer
+    )
+
+    async def scenario() -> None:
+        for _ in range(3):
+            await conversation.turn(AUDIO)
+
+    asyncio.run(scenario())
+    assert synth.spoken[0] == "I haven't answered anything yet."
+    assert conversation.last_score is not None
+    assert 1 in conversation.last_score.supporting_ids
+    assert synth.spoken[-1] == (
+        f"About {conversation.last_score.score} out of 100: it is what you told me."
+    )
