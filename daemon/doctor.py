@@ -18,8 +18,9 @@ from typing import Any
 
 from secondself.app import App
 from secondself.config import Config
-from secondself.errors import SecondselfError
+from secondself.errors import SecondselfError, Stage
 from secondself.models import Model, ModelStore
+from secondself.onnx import cpu_session
 
 MIN_FREE_BYTES = 500 * 1024 * 1024
 
@@ -66,14 +67,8 @@ def _load_once(store: ModelStore, model: Model) -> float | None:
     first = store.folder / model.files[0].path
     start = time.perf_counter()
     if first.suffix == ".onnx":
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
         for file in model.files:
-            onnxruntime.InferenceSession(
-                str(store.folder / file.path), options, providers=["CPUExecutionProvider"]
-            )
+            cpu_session(store.folder / file.path, Stage.SETUP)
     elif first.suffix == ".gguf":
         from llama_cpp import Llama
 

@@ -8,12 +8,13 @@ encoder always pays for a padded 30 s window.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from secondself.errors import ConfigError, ModelError, Stage
+from secondself.onnx import cpu_session
 from secondself.protocols import SAMPLE_RATE, Audio, Transcriber
 
 if TYPE_CHECKING:
@@ -32,18 +33,6 @@ NOISE_MARGIN_DB = 10.0  # and so does one less than this above the clip's noise 
 
 def _to_float(audio: Audio) -> NDArray[np.float32]:
     return (np.asarray(audio, dtype=np.int16).reshape(-1).astype(np.float32)) / 32768.0
-
-
-def _session_options(threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Idle worker threads must not spin: the wake word and the LLM share these few cores.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
 
 
 def _trim_quiet_edges(audio: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -85,16 +74,13 @@ class MoonshineTranscriber:
     """Moonshine base-en, int8 ONNX (made at set-up by `convert/moonshine_onnx.py`)."""
 
     def __init__(self, encoder: Path, decoder: Path, tokenizer: Path, threads: int = 1) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        self._encoder = cpu_session(encoder, Stage.STT, threads)
+        self._decoder = cpu_session(decoder, Stage.STT, threads)
         try:
-            options = _session_options(threads)
-            providers = ["CPUExecutionProvider"]
-            self._encoder = ort.InferenceSession(str(encoder), options, providers=providers)
-            self._decoder = ort.InferenceSession(str(decoder), options, providers=providers)
             self._tokenizer = Tokenizer.from_file(str(tokenizer))
-        except Exception as exc:  # onnxruntime and tokenizers raise untyped errors
+        except Exception as exc:  # tokenizers raises untyped errors
             message = f"cannot load Moonshine from {encoder.parent}: {exc}"
             raise ModelError(message, Stage.STT) from exc
         self._start = self._token_id("<s>")

@@ -15,8 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from secondself.errors import Stage
+from secondself.onnx import cpu_session
 from secondself.protocols import Audio
-from secondself.wake import cpu_session
 
 if TYPE_CHECKING:
     from secondself.models import ModelStore

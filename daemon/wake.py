@@ -13,12 +13,13 @@ Nothing is loaded at import time; sessions are made by `OpenWakeWord.__init__`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from secondself.errors import ModelError, Stage
+from secondself.onnx import cpu_session
 from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio
 
 if TYPE_CHECKING:
@@ -36,33 +37,13 @@ FILLER_SEED = 1234  # fixed, so a reset is reproducible (openWakeWord draws fres
 Floats = NDArray[np.float32]
 
 
-def cpu_session(path: Path, stage: Stage = Stage.WAKE, threads: int = 1) -> Any:
-    """An onnxruntime session on the CPU with a fixed, small thread count.
-
-    One thread: the wake word runs on every frame, all day, next to the LLM and STT.
-    """
-    import onnxruntime as ort  # deferred: no model runtime at import time
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"cannot load {path}: {exc}", stage) from exc
-
-
 class WakeFeatures:
     """openWakeWord's streaming front end: audio frames in, rolling embeddings out."""
 
     def __init__(self, melspec_path: Path, embedding_path: Path, history: int = 16) -> None:
-        self._mel = cpu_session(melspec_path)
+        self._mel = cpu_session(melspec_path, Stage.WAKE)
         self._mel_input = self._mel.get_inputs()[0].name
-        self._embed = cpu_session(embedding_path)
+        self._embed = cpu_session(embedding_path, Stage.WAKE)
         self._embed_input = self._embed.get_inputs()[0].name
         self.history = history
         self._filler = self._filler_embeddings()
@@ -113,7 +94,7 @@ class OpenWakeWord:
         self, name: str, classifier_path: Path, melspec_path: Path, embedding_path: Path
     ) -> None:
         self.name = name
-        self._classifier = cpu_session(classifier_path)
+        self._classifier = cpu_session(classifier_path, Stage.WAKE)
         model_input = self._classifier.get_inputs()[0]
         self._input_name = model_input.name
         history = model_input.shape[1]  # embeddings per decision: 16 for the stock models
