@@ -58,14 +58,7 @@ def spec_for(store: ModelStore, config: Config, model: str = "") -> ModelSpec:
     """A persona's model (`model`, else `llm.model`): a manifest name or a path to a GGUF,
     loaded with the `[llm]` threads, context and temperature."""
     name = model or config.llm.model
-    if name in store.manifest.by_name:
-        path = store.path(name)
-    else:
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise ModelError(
-                f"answer model {name!r} is neither a known model nor a file", Stage.ANSWER
-            )
+    path = store.resolve(name, Stage.ANSWER)
     llm = config.llm
     return ModelSpec(name, path, llm.context, llm.threads, llm.temperature)
 

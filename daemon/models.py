@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from secondself.errors import ModelError
+from secondself.errors import ModelError, Stage
 
 MANIFEST = "manifest.toml"
 STATE = ".verified.json"  # size, mtime and sha256 of files already hashed, per folder
@@ -212,6 +212,15 @@ class ModelStore:
                 f"model file {self.folder / file.path} is {problem}: run `make setup` to fetch it"
             )
         return self.folder / file.path
+
+    def resolve(self, name: str, stage: Stage) -> Path:
+        """A model named in the manifest, or a file the user dropped in (a GGUF, a voice)."""
+        if name in self.manifest.by_name:
+            return self.path(name)
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ModelError(f"{name!r} is neither a known model nor a file", stage)
+        return path
 
     def check(self, name: str, full: bool = False) -> list[str]:
         """Problems with a model's files ([] when every file is intact)."""

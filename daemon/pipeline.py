@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TypeVar
 
 from secondself.answer import LlamaAnswerModel
@@ -13,7 +12,7 @@ from secondself.bus import Bus
 from secondself.config import Config
 from secondself.embed import LlamaEmbedder, load_embedder
 from secondself.endpoint import EndpointSettings
-from secondself.errors import ModelError, Stage
+from secondself.errors import Stage
 from secondself.events import ModelLoaded
 from secondself.listener import ListenerSettings
 from secondself.models import ModelStore
@@ -71,16 +70,6 @@ def for_persona(config: Config, persona: Persona) -> Config:
     )
 
 
-def model_path(store: ModelStore, name: str, stage: Stage) -> Path:
-    """A model named in the manifest, or a file the user dropped in (e.g. another voice)."""
-    if name in store.manifest.by_name:
-        return store.path(name)
-    path = Path(name).expanduser()
-    if not path.is_file():
-        raise ModelError(f"{name!r} is not a known model nor a file", stage)
-    return path
-
-
 def _warm(model: LlamaAnswerModel) -> LlamaAnswerModel:
     model.warm_up()
     return model
@@ -130,7 +119,7 @@ def load_pipeline(config: Config, store: ModelStore, bus: Bus) -> Pipeline:
         synth=timed(
             config.tts.voice,
             "tts",
-            lambda: PiperSynthesizer(model_path(store, config.tts.voice, Stage.TTS)),
+            lambda: PiperSynthesizer(store.resolve(config.tts.voice, Stage.TTS)),
         ),
     )
     pipeline.load_seconds = seconds
