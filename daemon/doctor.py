@@ -83,39 +83,34 @@ def _load_once(store: ModelStore, model: Model) -> float | None:
 
 
 def check_audio(config_input: str, config_output: str) -> Iterator[Check]:
+    """The devices the daemon would open, found exactly as it finds them."""
+    from secondself.audio import find_device, list_devices
+
     try:
-        import sounddevice
+        devices = {d.index: d for d in list_devices()}
     except OSError as exc:  # libportaudio2 missing
         yield Check("audio", Status.FAIL, str(exc), "sudo apt-get install libportaudio2")
         return
-    try:
-        devices: list[dict[str, Any]] = list(sounddevice.query_devices())
-    except Exception as exc:
+    except Exception as exc:  # PortAudio's own errors
         yield Check("audio", Status.FAIL, f"cannot list devices: {exc}", "check ALSA/PipeWire")
         return
-    for kind, key, wanted in (
-        ("microphone", "max_input_channels", config_input),
-        ("speaker", "max_output_channels", config_output),
+    for kind, direction, wanted in (
+        ("microphone", "input", config_input),
+        ("speaker", "output", config_output),
     ):
-        found = [d for d in devices if d[key] > 0]
-        if wanted:
-            found = [
-                d
-                for i, d in enumerate(found)
-                if wanted in (str(i), d["name"]) or wanted in d["name"]
-            ]
-        if found:
-            yield Check(kind, Status.OK, f"{found[0]['name']} ({len(found)} found)")
-        else:
-            what = f"no {kind} matching {wanted!r}" if wanted else f"no {kind} found"
+        try:
+            index = find_device(wanted, direction)  # type: ignore[arg-type]
+        except SecondselfError as exc:
             yield Check(
                 kind,
                 Status.FAIL,
-                what,
+                exc.message.splitlines()[0],
                 f"plug in a USB {kind} (or a HAT), check `arecord -l` / `aplay -l`, "
                 f"add the service user to the 'audio' group, and set audio."
-                f"{'input' if kind == 'microphone' else 'output'}_device in the config",
+                f"{direction}_device in the config",
             )
+        else:
+            yield Check(kind, Status.OK, f"{devices[index].name} (device {index})")
 
 
 def check_devices(config: Config) -> Iterator[Check]:
