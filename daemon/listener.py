@@ -98,9 +98,10 @@ class Listener:
         self.mode = Mode.IDLE
         self.muted = False
         self._refractory_frames = 0
-        self._recent: deque[Audio] = deque(maxlen=max(1, round(self.settings.pre_wake_s / FRAME_S)))
-        catch_up = max(1, round(self.settings.wake_catch_up_s / FRAME_S))
-        self._heard: deque[Audio] = deque(maxlen=catch_up)  # audio the sleeping wake word missed
+        self._pre_wake_frames = max(1, round(self.settings.pre_wake_s / FRAME_S))
+        catch_up = max(self._pre_wake_frames, round(self.settings.wake_catch_up_s / FRAME_S))
+        # The latest idle audio: what a sleeping wake word catches up on, and the pre-wake.
+        self._heard: deque[Audio] = deque(maxlen=catch_up)
         self._wake_awake_frames = 0  # frames left before the wake word sleeps again
         self._wake_asleep = True
         self._frames: list[Audio] = []  # frames since listening began
@@ -156,11 +157,11 @@ class Listener:
     # -- modes -----------------------------------------------------------------------------
 
     def _idle(self, frame: Audio) -> list[Signal]:
-        self._recent.append(frame)
+        self._heard.append(frame)
         for audio in self._wake_input(frame):
             score = self._wake_score(audio)
             if score is not None:
-                self._pre_wake = list(self._recent)
+                self._pre_wake = list(self._heard)[-self._pre_wake_frames :]
                 self._listen(follow_up=False)
                 return [Woke(score, barge_in=False)]
         return []
@@ -171,7 +172,6 @@ class Listener:
         gate = self.settings.wake_gate
         if gate <= 0:
             return [frame]
-        self._heard.append(frame)
         if self.vad.speech_probability(frame) >= gate:
             self._wake_awake_frames = round(self.settings.wake_hangover_s / FRAME_S)
         elif self._wake_awake_frames > 0:
