@@ -33,7 +33,7 @@ from secondself.events import (
 from secondself.hw.earcons import Earcon
 from secondself.hw.led import LedState
 from secondself.hw.setup import Hardware, start_hardware
-from secondself.listener import Woke
+from secondself.listener import Listener, Woke
 from secondself.memory.model import Kind, SearchFilter, Source
 from secondself.memory.store import MemoryStore
 from secondself.models import ModelStore
@@ -47,7 +47,7 @@ from secondself.wake import OpenWakeWord, load_wake_word
 from tests.conftest import Say, silence
 from tests.fakes import RecordingSpeaker
 from tests.test_hw_camera import write_video
-from tests.test_hw_hooks import HookableListener, LoopDriver
+from tests.test_hw_hooks import LoopDriver
 
 pytestmark = pytest.mark.e2e
 
@@ -154,7 +154,7 @@ def start(tmp_path: Path, models: Models, vad: SileroVad) -> Iterator[Callable[[
         speaker = RecordingSpeaker()
         models.wake.reset()
         # The memo recorder shares the listener's VAD: both run on the listener thread.
-        listener = HookableListener(models.wake, vad, listener_settings(config))
+        listener = Listener(models.wake, vad, listener_settings(config))
         hw = start_hardware(
             config, bus, memory=store, stt=models.stt, vad=vad, speaker=speaker, factory=factory
         )
@@ -317,7 +317,7 @@ def test_live_button_memo_through_the_virtual_sound_card(
     factory = MockFactory(pin_class=MockPWMPin)
     speaker = SoundDeviceSpeaker()
     models.wake.reset()
-    listener = HookableListener(models.wake, vad, listener_settings(config))
+    listener = Listener(models.wake, vad, listener_settings(config))
     hw = start_hardware(
         config, bus, memory=store, stt=models.stt, vad=vad, speaker=speaker, factory=factory
     )

@@ -20,22 +20,6 @@ from tests.fakes import QUIET, SPEECH, WAKE, MarkedVad, MarkedWakeWord, frame
 pytestmark = pytest.mark.unit
 
 
-class HookableListener(Listener):
-    """The Listener plus the two methods hw/voice_hooks.py asks of it (ListenerControl),
-    written as proposed for secondself.listener. Drop this once the Listener has them."""
-
-    def listen_now(self, timeout_s: float) -> None:
-        if self.mode is not Mode.IDLE:
-            return
-        self.mode = Mode.LISTENING
-        self._follow_up = True
-        self._pre_wake = []
-        self._begin(self.settings.endpoint.with_timeout(timeout_s))
-
-    def go_idle(self) -> None:
-        self._go_idle()
-
-
 @dataclass
 class LoopDriver:
     """Does with each frame what the voice loop does once wired to the hooks: feed through
@@ -43,7 +27,7 @@ class LoopDriver:
     tell them. A turn here is only recorded (the reply ends at once)."""
 
     hooks: VoiceHooks
-    listener: HookableListener
+    listener: Listener
     signals: list[Signal] = field(default_factory=list)
     turns: list[Audio] = field(default_factory=list)
 
@@ -71,7 +55,7 @@ def marked_driver(follow_up_s: float = 0.0) -> tuple[LoopDriver, list[Event]]:
     bus = Bus()
     events: list[Event] = []
     bus.on(events.append)
-    listener = HookableListener(
+    listener = Listener(
         MarkedWakeWord(), MarkedVad(), ListenerSettings(refractory_s=0.0, follow_up_s=follow_up_s)
     )
     return LoopDriver(VoiceHooks(bus), listener), events
