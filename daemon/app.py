@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -65,10 +64,3 @@ class App:
     def user_dir(self, user: str | None = None) -> Path:
         """One folder per user: its database file and its media, nothing shared."""
         return self.home / "users" / check_name("user", user or self.user)
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )

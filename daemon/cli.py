@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from secondself import __version__
-from secondself.app import App, setup_logging
+from secondself import __version__, logs
+from secondself.app import App
 from secondself.errors import SecondselfError
 
 Handler = Callable[[argparse.Namespace, App], int]
@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         app = App.from_args(args)
-        setup_logging("debug" if args.verbose else app.config.log.level)
+        # One logging set-up for every command: journald's fields under systemd, else stderr.
+        logs.configure("debug" if args.verbose else app.config.log.level)
         handler: Handler = args.handler
         return handler(args, app)
     except SecondselfError as exc:

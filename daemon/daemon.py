@@ -205,7 +205,6 @@ def _run(args: argparse.Namespace, app: App) -> int:
         from secondself.demo import run_demo
 
         return run_demo(app)
-    logs.configure("debug" if getattr(args, "verbose", False) else app.config.log.level)
     service = Service(Notifier.from_environ(), Metrics(), app.config_file, app.config, app.config)
     app.bus.on(service.metrics.observe)
     if args.json or sys.stdout.isatty():
