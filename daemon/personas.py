@@ -17,14 +17,16 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from secondself.app import check_name
+from secondself.cloud import BackoffPolicy
 from secondself.config import WAKE_MODELS, Config
 from secondself.errors import UserError
 from secondself.models import Manifest
+
+Backoff = BackoffPolicy  # a persona's policy is the cloud client's: one enum, not two
 
 PERSONAS_FILE = "personas.json"
 FORMAT_VERSION = 1
@@ -36,14 +38,6 @@ DEFAULT_USER = "default"
 DEFAULT_THRESHOLD = 60
 MAX_DIRECTIVES = 400  # they go into every prompt: a small model's context is short
 _SPACE = re.compile(r"\s+")
-
-
-class Backoff(StrEnum):
-    """What may leave the device when the personal score is below the threshold."""
-
-    NEVER = "never"  # nothing: answer locally, say what is known
-    WITHOUT_MEMORIES = "without-memories"  # the question only
-    WITH_MEMORIES = "with-memories"  # the question and the retrieved memories
 
 
 @dataclass(frozen=True, slots=True)
