@@ -431,6 +431,16 @@ class MemoryStore:
                 (corrects, superseded_by, memory_id),
             )
 
+    def set_visibility(self, memory_id: int, visibility: Visibility) -> Memory:
+        """Share a memory with every persona of the user, or make it private again."""
+        with self._lock:
+            self.get(memory_id)  # UserError for an unknown id
+            with self.db:
+                self.db.execute(
+                    "UPDATE memories SET visibility = ? WHERE id = ?", (str(visibility), memory_id)
+                )
+            return self.get(memory_id)
+
     def quotes(self) -> dict[int, list[int]]:
         """turn id -> the memories that conversation turn quoted."""
         found: dict[int, list[int]] = {}
