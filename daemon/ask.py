@@ -17,7 +17,7 @@ import numpy as np
 from secondself.app import App
 from secondself.cloud import CloudAnswerModel
 from secondself.conversation import Conversation
-from secondself.daemon import turn_settings
+from secondself.conversations import turn_settings
 from secondself.embed import load_embedder
 from secondself.errors import UserError
 from secondself.memory.store import MemoryStore

@@ -23,21 +23,22 @@ from secondself.app import App
 from secondself.cloud import CloudAnswerModel
 from secondself.config import Config, load_config
 from secondself.console import EventPrinter
-from secondself.conversation import Conversation, TurnSettings
+from secondself.conversation import Conversation
+from secondself.conversations import Conversations, Shared, settings_for_all, wake_routes
 from secondself.errors import SecondselfError
 from secondself.events import ButtonPressed, DaemonReady, DaemonStopping, Event, ModelLoaded
 from secondself.hw.setup import Hardware, announcer, start_hardware
 from secondself.listener import Listener
 from secondself.memory.store import MemoryStore
 from secondself.metrics import Metrics, serve_metrics
-from secondself.personas import Persona
+from secondself.model_pool import ModelPool, spec_for
 from secondself.pipeline import Pipeline, for_persona, listener_settings, load_pipeline
 from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Speaker
-from secondself.recall import PersonaMemory
 from secondself.replies import ReplyRecorder
 from secondself.sdnotify import Notifier, keep_alive, watchdog_interval
-from secondself.users import current_persona
+from secondself.users import Household, Route
 from secondself.voice_loop import VoiceLoop
+from secondself.wake import load_wake_words
 from secondself.wavio import read_wav
 
 log = logging.getLogger(__name__)
@@ -45,29 +46,31 @@ log = logging.getLogger(__name__)
 TAIL_SILENCE_S = 2.0  # appended to recordings so the last utterance's end is heard
 
 
-def turn_settings(config: Config, persona: Persona) -> TurnSettings:
-    return TurnSettings(
-        max_tokens=config.llm.max_tokens,
-        top_k=config.memory.top_k,
-        directives=persona.directives,
-        backoff=str(persona.backoff),
-    )
-
-
 @dataclass
 class Session:
     """Everything a running voice pipeline holds; closed in one place."""
 
     pipeline: Pipeline
-    store: MemoryStore
-    conversation: Conversation
+    conversations: Conversations
+    pool: ModelPool
     loop: VoiceLoop
     hardware: Hardware | None = None
+
+    @property
+    def store(self) -> MemoryStore:
+        """The memories of the user the daemon was started for (the device's owner)."""
+        return self.conversations.store(self.conversations.primary.user)
+
+    @property
+    def conversation(self) -> Conversation:
+        """The conversation a wake word last called."""
+        return self.loop.conversation
 
     def close(self) -> None:
         if self.hardware is not None:
             self.hardware.close()  # a memo or snapshot in flight is saved first
-        self.store.close()
+        self.conversations.close()
+        self.pool.close()
 
 
 def start_session(
@@ -75,18 +78,38 @@ def start_session(
 ) -> Session:
     """Wire the stages into a voice loop (loading the models unless they are given).
 
+    The daemon answers every wake word of the household: the one of the persona it runs as
+    (`--user`, `--persona`) and those of the other users' and personas' (`conversations`).
     `hardware`: the button, camera and LED (the daemon), not for offline runs and tests."""
     start = time.perf_counter()
-    persona = current_persona(app)  # an unknown --user/--persona is a one-line error
+    household = Household.from_app(app)
+    persona = household.persona(app.user, app.persona)  # unknown: a one-line error
     config = for_persona(app.config, persona)
-    pipeline = pipeline or load_pipeline(config, app.models, app.bus)
-    store = MemoryStore.open(app.user_dir(), pipeline.embedder, bus=app.bus)
+    primary = Route(app.user, persona.name)
+    routes = wake_routes(household, primary, config.wake.model)
+    pipeline = pipeline or load_pipeline(config, app.models, app.bus, wake_words=list(routes))
+    pool = ModelPool.from_config(config, app.bus)
+    shared = Shared(
+        app.bus,
+        app.config,
+        app.models,
+        pipeline.stt,
+        pipeline.embedder,
+        speaker,
+        pool,
+        cloud=CloudAnswerModel.from_config(config, app.bus),
+    )
+    # The model loaded at start (warm, timed with the others) is the pool's first.
+    pool.adopt(spec_for(app.models, config, persona.model), pipeline.answerer, persona.name)
+    conversations = Conversations(
+        household, shared, primary, routes, voices={persona.voice: pipeline.synth}
+    )
     devices = None
     if hardware:
         devices = start_hardware(
             config,
             app.bus,
-            memory=store,
+            memory=conversations.store(app.user),
             stt=pipeline.stt,
             vad=pipeline.vad,
             speaker=speaker,
@@ -94,27 +117,24 @@ def start_session(
             persona=persona.name,
             announce=announcer(pipeline.synth, speaker),
         )
-    conversation = Conversation(
-        app.bus,
-        pipeline.stt,
-        PersonaMemory(store, persona.name),
-        pipeline.answerer,
-        pipeline.synth,
-        speaker,
-        turn_settings(config, persona),
-        cloud=CloudAnswerModel.from_config(config, app.bus),
-        camera=devices.device if devices else None,
-        embedder=pipeline.embedder,
-    )
+        conversations.camera = devices.device
+    for problem in conversations.make_all():
+        log.warning("%s", problem)
+    if set(pipeline.wake.names) != set(conversations.wake_words):
+        # A persona that could not be made must not wake anyone: listen for the rest only.
+        pipeline.wake = load_wake_words(app.models, conversations.wake_words)
     listener = Listener(pipeline.wake, pipeline.vad, listener_settings(config))
+    _, conversation = conversations.for_wake(config.wake.model)
     hooks = devices.hooks if devices else None
-    loop = VoiceLoop(app.bus, listener, conversation, pipeline.stt, config.wake.model, hooks)
+    loop = VoiceLoop(
+        app.bus, listener, conversation, pipeline.stt, hooks, router=conversations.for_wake
+    )
     # A button press cuts a reply short, as the wake word does.
-    app.bus.on(lambda e: conversation.stop() if isinstance(e, ButtonPressed) else None)
+    app.bus.on(lambda e: loop.conversation.stop() if isinstance(e, ButtonPressed) else None)
     app.bus.publish(
         DaemonReady(seconds=time.perf_counter() - start, models=tuple(pipeline.load_seconds))
     )
-    return Session(pipeline, store, conversation, loop, devices)
+    return Session(pipeline, conversations, pool, loop, devices)
 
 
 async def recording_frames(audio: Audio) -> AsyncIterator[Audio]:
@@ -341,8 +361,9 @@ def _reload(session: Session, service: Service) -> None:
     ]
     # Plain attribute swaps: the listener thread reads its settings afresh on each use.
     session.loop.listener.settings = listener_settings(new)
-    session.conversation.settings = replace(
-        session.conversation.settings, max_tokens=new.llm.max_tokens, top_k=new.memory.top_k
+    settings_for_all(
+        session.conversations,
+        lambda settings: replace(settings, max_tokens=new.llm.max_tokens, top_k=new.memory.top_k),
     )
     logs.set_level(new.log.level)
     service.config = new

@@ -90,6 +90,8 @@ class StageError(Event):
 class WakeDetected(Event):
     model: str
     score: float
+    user: str = ""  # whose persona the wake word calls ("" where there is only one)
+    persona: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

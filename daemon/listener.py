@@ -50,6 +50,7 @@ class ListenerSettings:
 class Woke:
     score: float
     barge_in: bool  # the wake word interrupted a reply
+    word: str  # which wake word: it says whose persona was called
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,7 @@ class Listener:
             if score is not None:
                 self._pre_wake = list(self._heard)[-self._pre_wake_frames :]
                 self._listen(follow_up=False)
-                return [Woke(score, barge_in=False)]
+                return [Woke(score, barge_in=False, word=self.wake.name)]
         return []
 
     def _wake_input(self, frame: Audio) -> list[Audio]:
@@ -190,7 +191,7 @@ class Listener:
         if score is not None:
             self._pre_wake = []
             self._listen(follow_up=False)
-            return [Woke(score, barge_in=True)]
+            return [Woke(score, barge_in=True, word=self.wake.name)]
         # Watch for a short "stop" said over the reply.
         assert self._endpointer is not None
         self._frames.append(frame)

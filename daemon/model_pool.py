@@ -187,6 +187,7 @@ class _Entry:
     model: LoadedModel
     ram_mb: int
     users: int = 0  # answers streaming from it now: never unloaded while > 0
+    adopted: bool = False  # loaded by someone else, who closes it (unless it is unloaded)
 
 
 class ModelPool:
@@ -220,6 +221,14 @@ class ModelPool:
         """The persona's answer model, loaded now (at start, so the first answer is quick)."""
         self._checkout(spec, persona)
         self._checkin(spec)
+        return PooledModel(self, spec, persona)
+
+    def adopt(self, spec: ModelSpec, model: LoadedModel, persona: str = "") -> PooledModel:
+        """A model loaded elsewhere (at start, timed with the other stages) joins the pool:
+        it counts against the budget and may be unloaded like any other."""
+        with self._lock:
+            if spec not in self._entries:
+                self._entries[spec] = _Entry(model, self._estimate(spec), adopted=True)
         return PooledModel(self, spec, persona)
 
     def loaded(self) -> list[str]:
@@ -320,6 +329,8 @@ class ModelPool:
         return sum(e.ram_mb for e in self._entries.values())
 
     def _unload(self, spec: ModelSpec, entry: _Entry, reason: str) -> None:
+        if entry.adopted and reason == "close":
+            return  # its owner closes it
         start = time.perf_counter()
         entry.model.close()
         self._publish(

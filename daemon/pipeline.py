@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -21,7 +21,7 @@ from secondself.protocols import Transcriber
 from secondself.stt import load_transcriber
 from secondself.tts import PiperSynthesizer
 from secondself.vad import SileroVad, load_vad
-from secondself.wake import OpenWakeWord, load_wake_word
+from secondself.wake import OpenWakeWord, load_wake_words
 
 T = TypeVar("T")
 
@@ -85,8 +85,13 @@ def listener_settings(config: Config) -> ListenerSettings:
     )
 
 
-def load_pipeline(config: Config, store: ModelStore, bus: Bus) -> Pipeline:
+def load_pipeline(
+    config: Config, store: ModelStore, bus: Bus, wake_words: Sequence[str] = ()
+) -> Pipeline:
+    """Every stage's model; the wake word model listens for `wake_words` (default: the
+    configured one)."""
     seconds: dict[str, float] = {}
+    words = list(wake_words) or [config.wake.model]
 
     def timed(name: str, role: str, load: Callable[[], T]) -> T:
         start = time.perf_counter()
@@ -97,7 +102,7 @@ def load_pipeline(config: Config, store: ModelStore, bus: Bus) -> Pipeline:
 
     stt_name = "moonshine-base-en" if config.stt.engine == "moonshine" else config.stt.whisper_model
     pipeline = Pipeline(
-        wake=timed(config.wake.model, "wake", lambda: load_wake_word(store, config.wake.model)),
+        wake=timed(", ".join(words), "wake", lambda: load_wake_words(store, words)),
         vad=timed("silero-vad", "vad", lambda: load_vad(store)),
         stt=timed(
             stt_name,

@@ -20,7 +20,10 @@ Vector = NDArray[np.float32]
 
 
 class WakeWord(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """The wake word the last score is for (one model may listen for several)."""
+        ...
 
     def process(self, frame: Audio) -> float:
         """Feed one 80 ms frame; returns the wake score (0..1) for it."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from secondself.bus import Bus
@@ -29,8 +29,13 @@ from secondself.listener import (
     Woke,
 )
 from secondself.protocols import Audio, Transcriber
+from secondself.users import Route
 
 log = logging.getLogger(__name__)
+
+# Whose persona a wake word calls and its conversation: a lookup, no I/O (the daemon makes
+# every persona's conversation at start).
+Router = Callable[[str], tuple[Route, Conversation]]
 
 
 class VoiceLoop:
@@ -40,16 +45,16 @@ class VoiceLoop:
         listener: Listener,
         conversation: Conversation,
         stt: Transcriber,
-        wake_name: str,
         hooks: VoiceHooks | None = None,
+        router: Router | None = None,
     ) -> None:
         self.bus = bus
         # The button and camera borrow the microphone through these (memos, captions, mute).
         self.hooks = hooks or VoiceHooks(bus)
         self.listener = listener
-        self.conversation = conversation
+        self.conversation = conversation  # the one a wake word last called
         self.stt = stt
-        self.wake_name = wake_name
+        self._router = router
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="listener")
         self._turn: asyncio.Task[None] | None = None
         self._speculating = False  # self._turn started on a pause, not yet confirmed
@@ -82,10 +87,13 @@ class VoiceLoop:
 
     async def _act(self, signal: Signal) -> None:
         match signal:
-            case Woke(score=score, barge_in=barge_in):
+            case Woke(score=score, barge_in=barge_in, word=word):
                 if barge_in:
                     self.conversation.stop()
-                self.bus.publish(WakeDetected(model=self.wake_name, score=score))
+                user = persona = ""
+                if self._router is not None:
+                    (user, persona), self.conversation = self._router(word)
+                self.bus.publish(WakeDetected(model=word, score=score, user=user, persona=persona))
                 self.bus.publish(Listening(follow_up=False))
             case Paused(audio=audio):
                 if self.hooks.expecting_utterance:

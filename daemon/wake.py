@@ -12,6 +12,7 @@ Nothing is loaded at import time; sessions are made by `OpenWakeWord.__init__`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,24 +86,34 @@ class WakeFeatures:
 
 
 class OpenWakeWord:
-    """One openWakeWord classifier on its own feature pipeline (a `WakeWord`).
+    """openWakeWord classifiers on one shared feature pipeline (a `WakeWord`).
+
+    Several wake words (one per persona the device answers to) cost little more than one:
+    the melspectrogram and embedding models, nearly all of the work, run once per frame and
+    each classifier reads the same embeddings. `name` is the wake word the last score is
+    for (the best scoring one), so a wake says whose it was.
 
     Not thread-safe: feed it from one thread (the audio loop).
     """
 
     def __init__(
-        self, name: str, classifier_path: Path, melspec_path: Path, embedding_path: Path
+        self, classifiers: Mapping[str, Path], melspec_path: Path, embedding_path: Path
     ) -> None:
-        self.name = name
-        self._classifier = cpu_session(classifier_path, Stage.WAKE)
-        model_input = self._classifier.get_inputs()[0]
-        self._input_name = model_input.name
-        history = model_input.shape[1]  # embeddings per decision: 16 for the stock models
-        history = history if isinstance(history, int) else 16
+        if not classifiers:
+            raise ModelError("no wake word to listen for", Stage.WAKE)
+        self._classifiers: dict[str, _Classifier] = {
+            name: _Classifier(path) for name, path in classifiers.items()
+        }
+        self.names = tuple(self._classifiers)
+        history = max(c.history for c in self._classifiers.values())
         self._features = WakeFeatures(melspec_path, embedding_path, history=history)
         self._pending = np.zeros(0, dtype=np.int16)
         self._frames_seen = 0
-        self._last_score = 0.0
+        self._last = (self.names[0], 0.0)
+
+    @property
+    def name(self) -> str:
+        return self._last[0]
 
     def process(self, frame: Audio) -> float:
         """Score for one 80 ms frame. Other lengths work too: audio is cut into 80 ms steps,
@@ -111,34 +122,54 @@ class OpenWakeWord:
         steps = len(audio) // FRAME_SAMPLES
         self._pending = audio[steps * FRAME_SAMPLES :].copy()
         if steps == 0:
-            return self._last_score
-        return max(
-            self._step(audio[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]) for i in range(steps)
+            return self._last[1]
+        best = max(
+            (self._step(audio[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]) for i in range(steps)),
+            key=lambda scored: scored[1],
         )
+        self._last = best
+        return best[1]
 
     def reset(self) -> None:
         """Forget what was heard: the next `WARMUP_FRAMES` frames score 0."""
         self._features.reset()
         self._pending = np.zeros(0, dtype=np.int16)
         self._frames_seen = 0
-        self._last_score = 0.0
+        self._last = (self._last[0], 0.0)
 
-    def _step(self, frame: Audio) -> float:
+    def _step(self, frame: Audio) -> tuple[str, float]:
         embeddings = self._features.push(frame)
         self._frames_seen += 1
         if self._frames_seen <= WARMUP_FRAMES:
-            self._last_score = 0.0
-        else:
-            out = self._classifier.run(None, {self._input_name: embeddings[None, :, :]})[0]
-            self._last_score = float(out.reshape(-1)[0])
-        return self._last_score
+            return (self._last[0], 0.0)
+        scores = [(name, c.score(embeddings)) for name, c in self._classifiers.items()]
+        return max(scores, key=lambda scored: scored[1])
+
+
+class _Classifier:
+    """One wake word's model: the last `history` embeddings in, a score 0..1 out."""
+
+    def __init__(self, path: Path) -> None:
+        self._session = cpu_session(path, Stage.WAKE)
+        model_input = self._session.get_inputs()[0]
+        self._input_name = model_input.name
+        history = model_input.shape[1]  # embeddings per decision: 16 for the stock models
+        self.history = history if isinstance(history, int) else 16
+
+    def score(self, embeddings: Floats) -> float:
+        window = embeddings[-self.history :][None, :, :]
+        return float(self._session.run(None, {self._input_name: window})[0].reshape(-1)[0])
 
 
 def load_wake_word(store: ModelStore, name: str) -> OpenWakeWord:
     """The named wake word model ("hey_jarvis", "alexa", ...) with the shared feature models."""
+    return load_wake_words(store, [name])
+
+
+def load_wake_words(store: ModelStore, names: Iterable[str]) -> OpenWakeWord:
+    """Several wake words on one feature pipeline (each name once, in the order given)."""
     return OpenWakeWord(
-        name=name,
-        classifier_path=store.path(name),
+        classifiers={name: store.path(name) for name in dict.fromkeys(names)},
         melspec_path=store.path("oww-melspectrogram"),
         embedding_path=store.path("oww-embedding"),
     )

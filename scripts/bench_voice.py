@@ -135,7 +135,7 @@ def daemon_turn(
         bus, pipeline.stt, memory, pipeline.answerer, pipeline.synth, speaker, TurnSettings()
     )
     listener = Listener(pipeline.wake, pipeline.vad, settings)  # type: ignore[arg-type]
-    loop = VoiceLoop(bus, listener, conversation, pipeline.stt, "hey_jarvis")
+    loop = VoiceLoop(bus, listener, conversation, pipeline.stt)
     marks: dict[str, float] = {}
     asyncio.run(loop.run(paced(audio, marks, end_of_speech(audio))))
     assert speaker.first is not None, "no reply"

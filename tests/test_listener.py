@@ -92,7 +92,7 @@ def test_wake_word_during_a_reply_is_a_barge_in() -> None:
     listener = new()
     run(listener, [WAKE] + [SPEECH] * 5 + [QUIET] * 6)
     signals = run(listener, [QUIET] * 3 + [WAKE])
-    assert signals == [Woke(1.0, barge_in=True)]
+    assert signals == [Woke(1.0, barge_in=True, word="marked")]
     assert listener.mode is Mode.LISTENING
     listener.reply_finished()  # the interrupted reply ending later changes nothing
     assert listener.mode is Mode.LISTENING

@@ -1,0 +1,193 @@
+"""One conversation per (user, persona) the device answers to, made on its first wake.
+
+The daemon listens for every wake word of the household (`users.Registry`): a wake word says
+whose persona was called, and the turn goes to that persona's conversation, with its user's
+database, its memory scope, its voice, its directives and its answer model (from the model
+pool, loaded on first use under the RAM budget). What has no per-persona state (speech to
+text, embeddings, the speaker, the cloud client) is shared.
+
+The device itself (button, camera) belongs to the user the daemon was started for (`--user`,
+`--persona`): a snapshot asked for by another user's persona is refused rather than saved in
+someone else's memories.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from secondself.bus import Bus
+from secondself.cloud import CloudAnswerModel
+from secondself.config import Config
+from secondself.conversation import Conversation, SnapshotPort, TurnSettings
+from secondself.errors import SecondselfError, Stage
+from secondself.memory.store import MemoryStore
+from secondself.model_pool import ModelPool, spec_for
+from secondself.models import ModelStore
+from secondself.personas import Persona
+from secondself.pipeline import for_persona
+from secondself.protocols import Embedder, Speaker, Synthesizer, Transcriber
+from secondself.recall import PersonaMemory
+from secondself.tts import PiperSynthesizer
+from secondself.users import Household, Route
+
+log = logging.getLogger(__name__)
+
+
+def turn_settings(config: Config, persona: Persona) -> TurnSettings:
+    return TurnSettings(
+        max_tokens=config.llm.max_tokens,
+        top_k=config.memory.top_k,
+        directives=persona.directives,
+        backoff=str(persona.backoff),
+    )
+
+
+def wake_routes(household: Household, primary: Route, primary_wake: str) -> dict[str, Route]:
+    """Every wake word the device answers to and whose persona it calls. The persona the
+    daemon was started as keeps its own wake word even if the registry gives it away."""
+    registry = household.registry()
+    for conflict in registry.conflicts:
+        log.warning("%s: it wakes only the first", conflict)
+    return {**registry.routes, primary_wake: primary}
+
+
+class CameraOfAnother:
+    """The camera as seen by a persona of a user who does not own the device's camera."""
+
+    def __init__(self, owner: str) -> None:
+        self._owner = owner
+
+    def snapshot_for_voice(self) -> str | None:
+        return f"The camera saves pictures for {self._owner} only."
+
+
+@dataclass
+class Shared:
+    """The stages every persona's conversation uses."""
+
+    bus: Bus
+    config: Config  # before any persona's changes
+    models: ModelStore
+    stt: Transcriber
+    embedder: Embedder
+    speaker: Speaker
+    pool: ModelPool
+    cloud: CloudAnswerModel | None = None
+
+
+class Conversations:
+    """The household's conversations by wake word, each made when first called."""
+
+    def __init__(
+        self,
+        household: Household,
+        shared: Shared,
+        primary: Route,
+        routes: Mapping[str, Route],
+        camera: SnapshotPort | None = None,
+        voices: Mapping[str, Synthesizer] | None = None,
+    ) -> None:
+        self.household = household
+        self.shared = shared
+        self.primary = primary
+        self.routes = dict(routes)
+        self.camera = camera  # the device's, set before `make_all`
+        self._voices: dict[str, Synthesizer] = dict(voices or {})
+        self._stores: dict[str, MemoryStore] = {}
+        self._made: dict[Route, Conversation] = {}
+        self._lock = threading.Lock()  # made from worker threads (the voice loop's)
+
+    @property
+    def wake_words(self) -> tuple[str, ...]:
+        return tuple(self.routes)
+
+    def route(self, wake_word: str) -> Route:
+        return self.routes.get(wake_word, self.primary)
+
+    def for_wake(self, wake_word: str) -> tuple[Route, Conversation]:
+        """Whose persona the wake word calls, and its conversation (made now if `make_all`
+        did not)."""
+        route = self.route(wake_word)
+        return route, self.get(route)
+
+    def make_all(self) -> list[str]:
+        """Make every routed conversation now, at start (databases opened, voices loaded),
+        so a wake costs nothing. A persona that cannot be made (its voice file is gone, its
+        user was removed) loses its wake word; the problems are returned, one line each."""
+        problems = []
+        for word, route in list(self.routes.items()):
+            try:
+                self.get(route)
+            except SecondselfError as exc:
+                if route == self.primary:
+                    raise  # the daemon's own persona: a start error, as before
+                del self.routes[word]
+                whose = f"persona {route.persona} of {route.user}"
+                problems.append(f"wake word {word} ({whose}) is off: {exc}")
+        return problems
+
+    def get(self, route: Route) -> Conversation:
+        with self._lock:
+            if (made := self._made.get(route)) is None:
+                made = self._made[route] = self._make(route)
+                log.info("persona %s of user %s is ready", route.persona, route.user)
+            return made
+
+    def store(self, user: str) -> MemoryStore:
+        """The user's memory store, opened once (it is shared by their personas)."""
+        if (store := self._stores.get(user)) is None:
+            folder = self.household.require(user)
+            store = self._stores[user] = MemoryStore.open(
+                folder, self.shared.embedder, bus=self.shared.bus
+            )
+        return store
+
+    def made(self) -> list[Conversation]:
+        with self._lock:
+            return list(self._made.values())
+
+    def close(self) -> None:
+        with self._lock:
+            stores, self._stores = list(self._stores.values()), {}
+            self._made.clear()
+        for store in stores:
+            store.close()
+
+    def _make(self, route: Route) -> Conversation:
+        s = self.shared
+        persona = self.household.persona(route.user, route.persona)
+        config = for_persona(s.config, persona)
+        spec = spec_for(s.models, config, persona.model)
+        camera: SnapshotPort | None = self.camera
+        if route.user != self.primary.user and camera is not None:
+            camera = CameraOfAnother(self.primary.user)
+        return Conversation(
+            s.bus,
+            s.stt,
+            PersonaMemory(self.store(route.user), persona.name),
+            s.pool.model(spec, persona.name),
+            self._voice(persona.voice),
+            s.speaker,
+            turn_settings(config, persona),
+            cloud=s.cloud,
+            camera=camera,
+            embedder=s.embedder,
+        )
+
+    def _voice(self, name: str) -> Synthesizer:
+        if (voice := self._voices.get(name)) is None:
+            path: Path = self.shared.models.resolve(name, Stage.TTS)
+            voice = self._voices[name] = PiperSynthesizer(path)
+        return voice
+
+
+def settings_for_all(
+    conversations: Conversations, change: Callable[[TurnSettings], TurnSettings]
+) -> None:
+    """Apply a settings change (a config reload) to every conversation made so far."""
+    for conversation in conversations.made():
+        conversation.settings = change(conversation.settings)
