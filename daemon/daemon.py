@@ -30,7 +30,7 @@ from secondself.events import ButtonPressed, DaemonReady, DaemonStopping, Event,
 from secondself.hw.setup import Hardware, announcer, start_hardware
 from secondself.listener import Listener
 from secondself.memory.store import MemoryStore
-from secondself.metrics import Metrics, serve_metrics
+from secondself.metrics import Metrics
 from secondself.model_pool import ModelPool, spec_for
 from secondself.pipeline import Pipeline, for_persona, listener_settings, load_pipeline
 from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Speaker
@@ -40,6 +40,8 @@ from secondself.users import Household, Route
 from secondself.voice_loop import VoiceLoop
 from secondself.wake import load_wake_words
 from secondself.wavio import read_wav
+from secondself.web.http import HttpServer
+from secondself.web.server import serve_daemon_page
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +260,7 @@ async def _serve(session: Session, microphone: Any, service: Service) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, _reload, session, service)
-    server = await _start_metrics(service)
+    server = await _start_metrics(service, session)
     listening = asyncio.create_task(session.loop.run(microphone.start().frames()))
     background: list[asyncio.Task[None]] = []
     if (interval := watchdog_interval()) is not None:
@@ -297,14 +299,21 @@ async def _wind_down(session: Session, microphone: Any, listening: asyncio.Task[
         await listening
 
 
-async def _start_metrics(service: Service) -> asyncio.Server | None:
+async def _start_metrics(service: Service, session: Session) -> HttpServer | None:
+    """/metrics and the web page (memories, conversations, live timings) on one port."""
     web = service.config.web
     try:
-        server = await serve_metrics(service.metrics, web.host, web.port)
-    except OSError as exc:  # the daemon's job is the voice, not its metrics: carry on
-        log.error("metrics: cannot listen on %s:%d: %s", web.host, web.port, exc)
+        server = await serve_daemon_page(
+            service.metrics.render,
+            service.config,
+            session.store,
+            session.pipeline.embedder,
+            session.loop.bus,
+        )
+    except OSError as exc:  # the daemon's job is the voice, not its page: carry on
+        log.error("web page and metrics: cannot listen on %s:%d: %s", web.host, web.port, exc)
         return None
-    log.info("metrics on http://%s:%d/metrics", web.host, web.port)
+    log.info("web page on http://%s:%d/ (metrics on /metrics)", web.host, web.port)
     return server
 
 

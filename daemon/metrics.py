@@ -1,15 +1,14 @@
 """Prometheus metrics from the bus's events, served as text on `/metrics` (stdlib only).
 
-`Metrics` subscribes to the bus (`bus.on(metrics.observe)`); `serve_metrics` starts a tiny
-asyncio HTTP server on the config's web.host/web.port. Nothing here reads what the user
-said: only counts, durations and labels from a fixed set.
+`Metrics` subscribes to the bus (`bus.on(metrics.observe)`); `serve_metrics` serves it
+alone over HTTP (the daemon serves it beside the web page: `secondself.web`). Nothing here
+reads what the user said: only counts, durations and labels from a fixed set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import resource
 import threading
@@ -33,14 +32,12 @@ from secondself.events import (
     Transcript,
     WakeDetected,
 )
+from secondself.web.http import serve
+from secondself.web.site import Site
 
-log = logging.getLogger(__name__)
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Stage latencies span 10 ms (retrieval) to tens of seconds (a long answer on a Pi).
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-REQUEST_LIMIT = 8192  # bytes of request line and headers we read at most
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -272,44 +269,11 @@ def _histogram_family(name: str, series: dict[Labels, Histogram]) -> list[str]:
 
 
 async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
-    """Serves GET /metrics on host:port (OSError when the port is taken)."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = b""
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5.0)
-            status, body = _respond(head.decode("latin-1"), metrics)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-            status, body = "400 Bad Request", "bad request\n"
-        except Exception:  # a bug here must not take the daemon down
-            log.exception("metrics request failed")
-            status, body = "500 Internal Server Error", "error\n"
-        payload = body.encode("utf-8")
-        header = (
-            f"HTTP/1.1 {status}\r\nContent-Type: {CONTENT_TYPE}\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
-        )
-        writer.write(header.encode("latin-1") + (b"" if head.startswith(b"HEAD ") else payload))
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-
-    return await asyncio.start_server(handle, host, port, limit=REQUEST_LIMIT)
-
-
-def _respond(head: str, metrics: Metrics) -> tuple[str, str]:
-    parts = head.split("\r\n", 1)[0].split()
-    if len(parts) != 3:
-        return "400 Bad Request", "bad request\n"
-    method, target, _version = parts
-    path = target.split("?", 1)[0]
-    if path != "/metrics":
-        return "404 Not Found", "only /metrics is served here\n"
-    if method not in ("GET", "HEAD"):
-        return "405 Method Not Allowed", "GET /metrics\n"
-    return "200 OK", metrics.render()
+    """Serves GET /metrics alone on host:port (OSError when the port is taken); the daemon
+    serves the web page on the same port with `secondself.web.server.serve_web`."""
+    server = await serve(Site(metrics.render), host, port)
+    assert server.server is not None
+    return server.server
 
 
 def scrape(lines: Iterable[str]) -> dict[str, float]:

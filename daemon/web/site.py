@@ -1,0 +1,85 @@
+"""What the daemon's one HTTP port serves: `/metrics` (as ever), the page, and its API.
+
+`/metrics` answers as it always has, to any Host (a Prometheus scraper names the device
+as it likes): counts and durations only, nothing the user said. Everything else is the
+user's own data and goes through the guards first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from secondself.web import guard
+from secondself.web.http import HttpError, Request, Response, error_response
+
+if TYPE_CHECKING:  # the API needs the memory store; serving only /metrics does not
+    from secondself.web.api import WebApi
+
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+STATIC = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+
+
+def _text(status: int, body: str) -> Response:
+    return Response(status, body.encode("utf-8"), METRICS_TYPE)
+
+
+class Site:
+    def __init__(
+        self,
+        render_metrics: Callable[[], str],
+        api: WebApi | None = None,
+        hosts: guard.Hosts | None = None,
+    ) -> None:
+        self._render = render_metrics
+        self._api = api
+        self._hosts = hosts or guard.Hosts.for_host("127.0.0.1")
+        self._files: dict[str, bytes] = {}
+
+    async def __call__(self, request: Request) -> Response:
+        if request.path == "/metrics":
+            if request.method not in ("GET", "HEAD"):
+                return _text(405, "GET /metrics\n")
+            return _text(200, self._render())
+        if self._api is None:
+            return _text(404, "only /metrics is served here\n")
+        try:
+            response = await self._page(request, self._api)
+        except HttpError as exc:
+            response = error_response(exc.status, exc.code, exc.message)
+        return Response(
+            response.status,
+            response.body,
+            response.content_type,
+            (*guard.SAFE_HEADERS, *response.headers),
+            response.stream,
+        )
+
+    async def _page(self, request: Request, api: WebApi) -> Response:
+        self._hosts.check(request.headers)
+        if request.path in STATIC:
+            if request.method not in ("GET", "HEAD"):
+                raise HttpError(405, "method", f"{request.path} takes GET")
+            return await self._static(request.path)
+        if not request.path.startswith("/api/"):
+            raise HttpError(404, "not-found", f"no such page: {request.path}")
+        guard.check_site(request.headers)
+        guard.check_write(request.method, request.headers)
+        return await api.handle(request)
+
+    async def _static(self, path: str) -> Response:
+        name, kind = STATIC[path]
+        if name not in self._files:  # package data: read once, from the wheel or the tree
+            self._files[name] = await asyncio.to_thread(_read_static, name)
+        policy = (("Content-Security-Policy", guard.PAGE_POLICY),)
+        return Response(200, self._files[name], kind, policy if name.endswith(".html") else ())
+
+
+def _read_static(name: str) -> bytes:
+    return resources.files("secondself.web").joinpath("static", name).read_bytes()

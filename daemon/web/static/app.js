@@ -1,0 +1,290 @@
+// The secondself page: memories, conversations, personas and live stage timings, over the
+// daemon's JSON API. Text from the API is only ever set as textContent (never as HTML).
+"use strict";
+
+const url = new URLSearchParams(location.search);
+const state = {
+  user: url.get("user") || "",
+  persona: url.get("persona") || "",
+  memoryOffset: 0,
+  turnOffset: 0,
+};
+const $ = (id) => document.getElementById(id);
+
+// --- talking to the API -----------------------------------------------------------------
+
+function query(extra = {}) {
+  const p = new URLSearchParams();
+  if (state.user) p.set("user", state.user);
+  if (state.persona) p.set("persona", state.persona);
+  for (const [k, v] of Object.entries(extra)) if (v !== "" && v !== null && v !== undefined) p.set(k, v);
+  return p.toString();
+}
+
+async function api(method, path, extra = {}, body = undefined) {
+  const options = { method, headers: {} };
+  if (method !== "GET") options.headers["X-Secondself"] = "1"; // the server's same-origin check
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(`${path}?${query(extra)}`, options);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+}
+
+function say(message, isError = false) {
+  const status = $("status");
+  status.textContent = message;
+  status.className = isError ? "error" : "";
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  for (const child of children) if (child !== null) node.append(child);
+  return node;
+}
+
+const when = (seconds) => new Date(seconds * 1000).toLocaleString();
+
+// --- users and personas -----------------------------------------------------------------
+
+async function loadUsers() {
+  const data = await api("GET", "/api/users");
+  state.user = state.user || data.default;
+  const select = $("user");
+  select.replaceChildren(...data.users.map((u) => el("option", { value: u, textContent: u })));
+  select.value = state.user;
+}
+
+async function loadPersonas() {
+  const data = await api("GET", "/api/personas");
+  state.persona = state.persona || data.personas[0].name;
+  $("persona").replaceChildren(
+    ...data.personas.map((p) => el("option", { value: p.name, textContent: p.name })));
+  $("persona").value = state.persona;
+  $("persona-table").tBodies[0].replaceChildren(...data.personas.map((p) => el("tr", {},
+    ...[p.name, p.wake_word || "-", p.voice, p.model, p.backoff, String(p.threshold),
+        p.directives || "-"].map((t) => el("td", { textContent: t })))));
+}
+
+function rememberLocation() {
+  history.replaceState(null, "", `?${query()}${location.hash}`);
+}
+
+// --- memories ---------------------------------------------------------------------------
+
+function memoryItem(m) {
+  const meta = [`#${m.id}`, when(m.created), m.kind, m.persona, m.visibility, m.source];
+  if (!m.current) meta.push("replaced");
+  if (m.scores) meta.push(`similarity ${m.scores.similarity}`);
+  const item = el("li", { className: m.current ? "memory" : "memory superseded" },
+    el("div", { className: "meta", textContent: meta.join(" · ") }),
+    el("div", { className: "text", textContent: m.text }),
+    m.media_url && m.kind === "image"
+      ? el("img", { className: "snapshot", src: m.media_url, alt: `snapshot #${m.id}` }) : null);
+  item.dataset.id = m.id;
+  const share = el("button", { type: "button", className: "share",
+    textContent: m.visibility === "shared" ? "Make private" : "Share" });
+  share.addEventListener("click", () => setVisibility(m, item));
+  const forget = el("button", { type: "button", className: "forget", textContent: "Forget" });
+  forget.addEventListener("click", () => forgetClicked(m, item, forget));
+  item.append(el("div", { className: "actions" }, share, forget));
+  return item;
+}
+
+async function loadMemories(more = false) {
+  const search = $("search").value.trim();
+  state.memoryOffset = more ? state.memoryOffset : 0;
+  const data = await api("GET", "/api/memories", {
+    q: search, kind: $("kind").value, all: $("all").checked ? "1" : "", offset: state.memoryOffset,
+  });
+  const items = data.memories.map(memoryItem);
+  if (more) $("memory-list").append(...items);
+  else $("memory-list").replaceChildren(...items);
+  if (!more && items.length === 0) {
+    $("memory-list").append(el("li", { className: "empty",
+      textContent: search ? "Nothing found." : "No memories yet." }));
+  }
+  state.memoryOffset = data.next_offset ?? state.memoryOffset;
+  $("more-memories").hidden = data.next_offset === null;
+}
+
+async function setVisibility(m, item) {
+  const visibility = m.visibility === "shared" ? "private" : "shared";
+  const changed = await api("POST", `/api/memories/${m.id}/visibility`, {}, { visibility });
+  item.replaceWith(memoryItem(changed));
+  say(`#${m.id} is ${visibility} now.`);
+}
+
+function forgetClicked(m, item, button) {
+  if (!button.classList.contains("confirm")) { // a second click confirms: nothing by accident
+    button.classList.add("confirm");
+    button.textContent = "Forget for good?";
+    setTimeout(() => { button.classList.remove("confirm"); button.textContent = "Forget"; }, 5000);
+    return;
+  }
+  forgetMemory(m, item).catch((e) => say(e.message, true));
+}
+
+async function forgetMemory(m, item) {
+  const report = await api("DELETE", `/api/memories/${m.id}`);
+  item.remove();
+  const turns = report.turns_removed.length;
+  say(`Forgot #${m.id}` + (turns ? ` and ${turns} conversation turns that quoted it.` : "."));
+}
+
+// --- conversations ----------------------------------------------------------------------
+
+function turnItem(t) {
+  const parts = t.score_parts;
+  const item = el("li", { className: t.below_threshold ? "turn below" : "turn" },
+    el("div", { className: "meta" }, `#${t.id} · ${when(t.created)} · personal score `,
+      el("span", { className: "score", textContent: String(t.score) }), "/100",
+      t.below_threshold ? " (below the persona's threshold)" : ""),
+    el("div", { className: "text question", textContent: `Q: ${t.question}` }),
+    el("div", { className: "text answer", textContent: `A: ${t.answer}` }),
+    el("div", { className: "meta parts", textContent:
+      `grounding ${parts.grounding} · retrieval ${parts.retrieval} · style ${parts.style}` +
+      (parts.supporting_ids.length ? ` · supported by #${parts.supporting_ids.join(", #")}` : "") }),
+    el("ul", { className: "sources" }, ...t.sources.map((s) =>
+      el("li", { textContent: `#${s.id} (similarity ${s.similarity}): ${s.text}` }))));
+  return item;
+}
+
+async function loadTurns(more = false) {
+  state.turnOffset = more ? state.turnOffset : 0;
+  const data = await api("GET", "/api/conversations", { offset: state.turnOffset });
+  const items = data.turns.map(turnItem);
+  if (more) $("turn-list").append(...items);
+  else $("turn-list").replaceChildren(...items);
+  state.turnOffset = data.next_offset ?? state.turnOffset;
+  $("more-turns").hidden = data.next_offset === null;
+}
+
+// --- live events and stage timings --------------------------------------------------------
+
+const STAGE_EVENTS = new Set(["SpeechEnded", "Transcript", "IntentRecognized", "MemoriesRetrieved",
+  "AnswerDone", "Speaking"]);
+const COLUMNS = ["intent", "speech", "stt", "retrieval", "first_token", "answer", "tts", "reply",
+  "backend"];
+let turn = null; // the row of the turn in flight
+let firstEventT = null;
+
+function ms(seconds) { return String(Math.round(seconds * 1000)); }
+
+function newTurnRow() {
+  const cells = Object.fromEntries(COLUMNS.map((c) => [c, el("td", { className: "num" })]));
+  const row = el("tr", { className: "stage-row" },
+    el("td", { textContent: new Date().toLocaleTimeString() }), ...COLUMNS.map((c) => cells[c]));
+  const body = $("stage-table").tBodies[0];
+  body.prepend(row);
+  while (body.rows.length > 20) body.deleteRow(-1);
+  return { cells, tts: 0, speechEnd: null, spoke: false };
+}
+
+function stage(event) {
+  if (event.event === "SpeakingDone") { turn = null; return; }
+  if (!STAGE_EVENTS.has(event.event)) return;
+  turn = turn || newTurnRow();
+  const c = turn.cells;
+  switch (event.event) {
+    case "SpeechEnded": c.speech.textContent = ms(event.duration_s); turn.speechEnd = event.t; break;
+    case "Transcript": c.stt.textContent = ms(event.seconds); break;
+    case "IntentRecognized": c.intent.textContent = event.intent; break;
+    case "MemoriesRetrieved": c.retrieval.textContent = ms(event.seconds); break;
+    case "AnswerDone":
+      c.first_token.textContent = ms(event.first_token_s);
+      c.answer.textContent = ms(event.seconds);
+      c.backend.textContent = event.backend;
+      break;
+    case "Speaking":
+      turn.tts += event.synth_s;
+      c.tts.textContent = ms(turn.tts);
+      if (!turn.spoke && turn.speechEnd !== null) c.reply.textContent = ms(event.t - turn.speechEnd);
+      turn.spoke = true;
+      break;
+  }
+}
+
+function logEvent(event) {
+  firstEventT = firstEventT ?? event.t;
+  const fields = Object.entries(event).filter(([k]) => k !== "event" && k !== "t")
+    .map(([k, v]) => `${k}=${typeof v === "number" ? +v.toFixed(3) : JSON.stringify(v)}`);
+  const log = $("event-log");
+  log.prepend(el("li", { className: "event",
+    textContent: `+${(event.t - firstEventT).toFixed(2)}s ${event.event} ${fields.join(" ")}` }));
+  while (log.children.length > 200) log.lastChild.remove();
+}
+
+let refreshTimer = null;
+function refreshSoon() { // memories changed elsewhere (by voice, the CLI): show them
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => {
+    if (!$("search").value.trim()) loadMemories().catch((e) => say(e.message, true));
+    loadTurns().catch((e) => say(e.message, true));
+  }, 300);
+}
+
+function listen() {
+  const source = new EventSource("/api/events");
+  source.onopen = () => { $("live-state").textContent = "live"; $("live-state").className = "on"; };
+  source.onerror = () => {
+    $("live-state").textContent = "live: reconnecting";
+    $("live-state").className = "off";
+  };
+  source.addEventListener("bus", (message) => {
+    const event = JSON.parse(message.data);
+    logEvent(event);
+    stage(event);
+    if (event.event === "MemorySaved" || event.event === "MemoryForgotten") refreshSoon();
+  });
+}
+
+// --- wiring -------------------------------------------------------------------------------
+
+function on(id, type, action) {
+  $(id).addEventListener(type, (e) => {
+    e.preventDefault();
+    Promise.resolve(action()).catch((err) => say(err.message, true));
+  });
+}
+
+on("remember-form", "submit", async () => {
+  const text = $("remember-text").value;
+  const m = await api("POST", "/api/memories", {}, { text, shared: $("remember-shared").checked });
+  $("remember-text").value = "";
+  say(`Remembered #${m.id}.`);
+  await loadMemories();
+});
+on("search-form", "submit", () => loadMemories());
+on("clear", "click", () => { $("search").value = ""; return loadMemories(); });
+on("more-memories", "click", () => loadMemories(true));
+on("more-turns", "click", () => loadTurns(true));
+on("correct-form", "submit", async () => {
+  const fixed = await api("POST", "/api/correct", {}, { text: $("correct-text").value });
+  $("correct-text").value = "";
+  say(`Corrected #${fixed.corrects}: ${fixed.text}`);
+  await Promise.all([loadMemories(), loadTurns()]);
+});
+$("user").addEventListener("change", () => {
+  location.search = `?user=${encodeURIComponent($("user").value)}`;
+});
+$("persona").addEventListener("change", () => {
+  state.persona = $("persona").value;
+  rememberLocation();
+  Promise.all([loadMemories(), loadTurns()]).catch((e) => say(e.message, true));
+});
+
+async function start() {
+  await loadUsers();
+  await loadPersonas();
+  rememberLocation();
+  await Promise.all([loadMemories(), loadTurns()]);
+  listen();
+  document.body.dataset.ready = "1"; // for tests: everything is loaded
+}
+
+start().catch((e) => say(e.message, true));

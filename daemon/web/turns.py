@@ -1,0 +1,97 @@
+"""Stored conversation turns with their sources and personal score (blocking: run in threads).
+
+A turn is kept as a `conversation_turn` memory ("Q: ...\\nA: ...") linked to the memories
+the answer drew on; the score is not stored. It is computed again here with the turn's own
+function (`personal_score`) over the same sources, their similarity to the question taken
+from the same embedder, so the page shows what the device said when it answered.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from secondself.answer import Source
+from secondself.memory.model import Kind, Memory, SearchFilter
+from secondself.memory.store import MemoryStore
+from secondself.protocols import Embedder
+from secondself.score import personal_score
+
+CACHE_SIZE = 512  # scored turns kept (each costs two small embeddings to score again)
+
+
+class TurnScores:
+    """Turn views by content: a turn's question, answer and sources never change."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self._cache: OrderedDict[tuple[str, int, str, tuple[int, ...]], dict[str, Any]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def page(
+        self, user: str, store: MemoryStore, persona: str, limit: int, offset: int, threshold: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """The persona's turns, newest first, and the offset of the next page (or None)."""
+        where = SearchFilter(persona=persona, kinds=(Kind.CONVERSATION_TURN,))
+        turns = store.recent(where, offset + limit + 1)[offset:]
+        quotes = store.quotes()
+        views = [
+            self.view(user, store, turn, quotes.get(turn.id, []), threshold)
+            for turn in turns[:limit]
+        ]
+        return views, (offset + limit if len(turns) > limit else None)
+
+    def view(
+        self, user: str, store: MemoryStore, turn: Memory, source_ids: Sequence[int], threshold: int
+    ) -> dict[str, Any]:
+        key = (user, turn.id, turn.text, tuple(source_ids))
+        with self._lock:
+            data = self._cache.get(key)
+            if data is not None:
+                self._cache.move_to_end(key)
+        if data is None:
+            found = store.get_many(list(source_ids))
+            data = score_turn(turn, [found[i] for i in source_ids if i in found], self._embedder)
+            with self._lock:
+                self._cache[key] = data
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return {**data, "below_threshold": data["score"] < threshold}
+
+
+def score_turn(turn: Memory, used: Sequence[Memory], embedder: Embedder) -> dict[str, Any]:
+    question, _, answer = turn.text.removeprefix("Q: ").partition("\nA: ")
+    sources: list[Source] = []
+    if used:
+        rows = np.asarray(embedder.embed([question, *(m.text for m in used)]), dtype=np.float32)
+        similarity = rows[1:] @ rows[0]
+        sources = [
+            Source(
+                memory_id=m.id,
+                text=m.text,
+                when=time.strftime("%Y-%m-%d", time.localtime(m.created)),
+                similarity=float(s),
+            )
+            for m, s in zip(used, similarity, strict=True)
+        ]
+    parts = personal_score(answer, sources, embedder)
+    return {
+        "id": turn.id,
+        "created": turn.created,
+        "persona": turn.persona,
+        "question": question,
+        "answer": answer,
+        "score": parts.score,
+        "score_parts": parts.to_dict(),
+        "sources": [
+            {"id": s.memory_id, "text": s.text, "similarity": round(s.similarity, 3)}
+            for s in sources
+        ],
+    }
