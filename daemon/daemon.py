@@ -306,9 +306,11 @@ async def _start_metrics(service: Service, session: Session) -> HttpServer | Non
         server = await serve_daemon_page(
             service.metrics.render,
             service.config,
-            session.store,
+            session.conversations.household,
+            session.conversations.store,
             session.pipeline.embedder,
             session.loop.bus,
+            session.conversations.primary.user,
         )
     except OSError as exc:  # the daemon's job is the voice, not its page: carry on
         log.error("web page and metrics: cannot listen on %s:%d: %s", web.host, web.port, exc)

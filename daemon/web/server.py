@@ -7,7 +7,6 @@ from collections.abc import Callable
 from secondself.bus import Bus
 from secondself.config import Config
 from secondself.memory.store import MemoryStore
-from secondself.personas import Catalog, Defaults
 from secondself.protocols import Embedder
 from secondself.users import Household
 from secondself.web.api import WebApi
@@ -15,9 +14,6 @@ from secondself.web.guard import Hosts
 from secondself.web.http import HttpServer, serve
 from secondself.web.site import Site
 from secondself.web.stores import UserStores
-
-# The page only reads personas; the catalog (what a persona may name) is for changing them.
-READ_ONLY = Catalog(frozenset(), frozenset(), frozenset())
 
 
 async def serve_web(
@@ -39,15 +35,15 @@ async def serve_web(
 async def serve_daemon_page(
     render_metrics: Callable[[], str],
     config: Config,
-    store: MemoryStore,
+    household: Household,
+    store_of: Callable[[str], MemoryStore],
     embedder: Embedder,
     bus: Bus,
+    default_user: str,
 ) -> HttpServer:
-    """The running daemon's page on web.host:web.port. `store` is the daemon's own user's
-    (borrowed, not reopened); its folder, <home>/users/<user>, names the household."""
-    owner = store.user_dir.name
-    household = Household(store.user_dir.parent.parent, Defaults.from_config(config), READ_ONLY)
-    stores = UserStores(
-        household, embedder, bus, borrow=lambda user: store if user == owner else None
+    """The running daemon's page on web.host:web.port. `store_of` gives the daemon's own
+    store of a user (opened once, closed by the daemon): the page opens none of its own."""
+    stores = UserStores(household, embedder, bus, borrow=store_of)
+    return await serve_web(
+        render_metrics, config.web.host, config.web.port, stores, bus, default_user
     )
-    return await serve_web(render_metrics, config.web.host, config.web.port, stores, bus, owner)
