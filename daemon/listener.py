@@ -110,6 +110,8 @@ class Listener:
         self._offset = 0  # frames dropped from the front of _frames
         self._endpointer: Endpointer | None = None
         self._follow_up = False
+        # In a follow-up window the wake word still counts: another persona may be called.
+        self._wake_in_follow_up = False
         self._quiet_frames = 0  # consecutive non-speech frames since speech started
         self._paused = False  # a Paused signal is out and not yet resumed
 
@@ -149,6 +151,7 @@ class Listener:
         if self.mode is not Mode.IDLE:
             return
         self.mode, self._follow_up, self._pre_wake = Mode.LISTENING, True, []
+        self._wake_in_follow_up = False  # a caption, not a conversation
         self._begin(self.settings.endpoint.with_timeout(timeout_s))
 
     def go_idle(self) -> None:
@@ -207,6 +210,11 @@ class Listener:
         return signals
 
     def _listening(self, frame: Audio) -> list[Signal]:
+        if self._wake_in_follow_up and (score := self._wake_score(frame)) is not None:
+            # "Alexa, ..." right after Jarvis answered: a new wake, not Jarvis's follow-up.
+            self._pre_wake = []
+            self._listen(follow_up=False)
+            return [Woke(score, barge_in=False, word=self.wake.name)]
         assert self._endpointer is not None
         self._frames.append(frame)
         probability = self.vad.speech_probability(frame)
@@ -268,7 +276,7 @@ class Listener:
         if follow_up:
             settings = settings.with_timeout(self.settings.follow_up_s)
         self.mode = Mode.LISTENING
-        self._follow_up = follow_up
+        self._follow_up = self._wake_in_follow_up = follow_up
         self._begin(settings)
 
     def _start_stop_watch(self) -> None:

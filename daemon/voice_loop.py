@@ -88,6 +88,7 @@ class VoiceLoop:
     async def _act(self, signal: Signal) -> None:
         match signal:
             case Woke(score=score, barge_in=barge_in, word=word):
+                await self._abandon_speculation()  # a wake in a follow-up window
                 if barge_in:
                     self.conversation.stop()
                 user = persona = ""

@@ -88,6 +88,24 @@ def test_follow_up_needs_no_wake_word_and_times_out_to_idle() -> None:
     assert listener.mode is Mode.IDLE
 
 
+def test_wake_word_in_a_follow_up_window_is_a_new_wake() -> None:
+    """Right after one persona answered, another's wake word calls that one: the words after
+    it are a new question, not a follow-up to the first."""
+    listener = new()
+    run(listener, [WAKE] + [SPEECH] * 5 + [QUIET] * 6)
+    listener.reply_finished()
+    signals = run(listener, [QUIET] * 2 + [WAKE] + [SPEECH] * 5 + [QUIET] * 6)
+    assert isinstance(signals[0], Woke) and not signals[0].barge_in
+    assert isinstance(signals[1], Heard) and not signals[1].follow_up
+
+
+def test_a_caption_window_does_not_listen_for_the_wake_word() -> None:
+    listener = new()
+    listener.listen_now(timeout_s=2.0)
+    signals = run(listener, [WAKE] + [SPEECH] * 5 + [QUIET] * 6)
+    assert [type(s) for s in signals] == [Heard]
+
+
 def test_wake_word_during_a_reply_is_a_barge_in() -> None:
     listener = new()
     run(listener, [WAKE] + [SPEECH] * 5 + [QUIET] * 6)

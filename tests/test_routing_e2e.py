@@ -96,6 +96,23 @@ def test_each_wake_word_calls_its_own_users_persona(
     assert "biscuit" not in rex.lower() and "rex" not in biscuit.lower()
 
 
+def test_another_wake_word_in_the_follow_up_window_calls_its_persona(
+    home: Path, tmp_path: Path, say: Say, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Follow-ups on (5 s): Alice speaks 2 s after Jarvis answered. Her "Alexa" is heard as a
+    wake word, so her question goes to her memories, not to the default user's."""
+    events = listen(
+        home,
+        tmp_path,
+        say,
+        capsys,
+        ["Hey Jarvis. What is my dog's name?", "Alexa. What is my dog's name?"],
+    )
+    (default, biscuit), (alice, rex) = [(t[:2], t[2]) for t in turns(events)]
+    assert default == ("default", "personal") and "biscuit" in biscuit.lower()
+    assert alice == ("alice", "personal") and "rex" in rex.lower()
+
+
 def test_the_pool_swaps_answer_models_under_the_budget(
     home: Path,
     tmp_path: Path,

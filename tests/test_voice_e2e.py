@@ -147,7 +147,9 @@ def test_follow_up_without_the_wake_word_uses_the_previous_turn(
     answers = [e for e in events if isinstance(e, AnswerDone)]
     assert len(answers) == 2
     assert all("biscuit" in a.text.lower() for a in answers), [a.text for a in answers]
-    assert sum(isinstance(e, WakeDetected) for e in events) == 1
+    # Both lines that start with "Hey Jarvis" wake it (the second one inside the first's
+    # follow-up window: a wake word there is a new wake); the third needs none.
+    assert sum(isinstance(e, WakeDetected) for e in events) == 2
 
 
 # --- live, through the virtual sound card ----------------------------------------------
