@@ -22,7 +22,7 @@ from secondself.answer import DONT_KNOW, Source, Turn, build_messages
 from secondself.bus import Bus
 from secondself.cloud import SPOKEN_LEAD_IN, CloudAnswerModel, start_backoff
 from secondself.correction import corrected_fact
-from secondself.direct import direct_answer, to_second_person
+from secondself.direct import direct_answer, listing_answer, to_second_person
 from secondself.errors import SecondselfError
 from secondself.events import (
     AnswerDone,
@@ -289,6 +289,12 @@ class Conversation:
         )
         result.sources = sources
         result.timings_ms["memory"] = recall_s * 1000
+        listed = listing_answer(question, sources)
+        if listed is not None:
+            # "What did I photograph yesterday?": that time's memories, each with its time.
+            await self._say_from_memory(listed, result, control)
+            await self._answered(question, result, sources)
+            return
         if not sources and not self.history:
             # Nothing the user told us answers this: back off to the cloud if the persona
             # allows it, else say so rather than let the small model guess.

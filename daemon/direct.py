@@ -1,8 +1,10 @@
-"""Answers said straight from one memory, in the user's own words, with no model at all.
+"""Answers said straight from memory, in the user's own words, with no model at all.
 
 When one memory clearly answers the question ("What is my dog's name?" -> "my dog is
 called Biscuit"), the fastest and most faithful answer is that memory, turned to face the
-user: "Your dog is called Biscuit." The model is for everything else.
+user: "Your dog is called Biscuit." A question that only names a time or photos ("What did
+I photograph yesterday?") is answered with those memories and their times: "Yesterday at
+14:05 you photographed: your red bicycle." The model is for everything else.
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ import re
 from collections.abc import Sequence
 
 from secondself.answer import Source
+from secondself.memory.model import Kind
+from secondself.photos import photo_parts
+from secondself.question import asked
+from secondself.recall import Recalled
 from secondself.score import content_words
+
+LISTED = 3  # memories said in one listing answer (the newest)
 
 DIRECT_SIMILARITY = 0.6  # MiniLM: the memory is a close paraphrase of the question
 MARGIN = 0.1  # ... and clearly closer than any other memory
@@ -69,3 +77,44 @@ def direct_answer(
     if not about <= content_words(best.text):
         return None
     return best
+
+
+_DID = {Kind.VOICE_NOTE: "recorded", Kind.DOCUMENT_CHUNK: "saved"}  # others: "told me"
+# Words that start a sentence with a capital but go on one after a colon in lower case.
+_LOWER_AFTER_COLON = frozenset("you your yours a an the this that these those some".split())
+
+
+def _clause(text: str) -> str:
+    """A memory, facing the user, to follow a colon ("... you photographed: your bike.")."""
+    said = to_second_person(text)
+    first = said.split(" ", 1)[0].lower()
+    return said[:1].lower() + said[1:] if first in _LOWER_AFTER_COLON else said
+
+
+def _listed(memory: Recalled) -> str:
+    when = memory.said_when[:1].upper() + memory.said_when[1:]
+    if memory.kind is not Kind.IMAGE:
+        return f"{when} you {_DID.get(memory.kind, 'told me')}: {_clause(memory.text)}"
+    parts = photo_parts(memory.text)
+    what = memory.text if parts is None else parts.caption or parts.seen
+    if not what:
+        return f"{when} you took a photograph, with no caption."
+    return f"{when} you photographed: {_clause(what)}"
+
+
+def listing_answer(question: str, sources: Sequence[Source]) -> str | None:
+    """For a question that names only a time or photos, its memories, each with its time
+    (None for any other question: the other answers apply)."""
+    ask = asked(question)
+    if not ask.listing:
+        return None
+    dated = [s for s in sources if isinstance(s, Recalled)]
+    if len(dated) < len(sources):
+        return None  # no times to say
+    if not dated:
+        what = "no photographs" if ask.photos else "nothing"
+        return f"I have {what} from {ask.phrase.name}." if ask.phrase else f"I have {what} yet."
+    newest = sorted(dated, key=lambda s: s.created)[-LISTED:]
+    said = " ".join(_listed(s) for s in newest)
+    more = len(dated) - len(newest)
+    return said if not more else f"{said} And {more} more."

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from secondself.answer import Source
-from secondself.memory.model import Kind, SearchFilter
+from secondself.memory.model import Kind, SearchFilter, SearchResult
 from secondself.memory.model import Source as Origin
 from secondself.memory.store import MemoryStore
+from secondself.question import asked
+from secondself.when import spoken_time
 
 # Questions about the past also search facts that a newer one has replaced.
 _PAST = re.compile(r"\b(was|were|used to|before|previous|previously|old|earlier|formerly)\b", re.I)
@@ -25,31 +30,73 @@ FORGET_SIMILARITY = 0.55  # "forget X" without a literal match forgets one close
 RECALLED_KINDS = tuple(k for k in Kind if k is not Kind.CONVERSATION_TURN)
 
 
+@dataclass(frozen=True, slots=True)
+class Recalled(Source):
+    """A recalled memory with what a listing answer says of it: its kind and its time."""
+
+    kind: Kind = Kind.NOTE
+    created: float = 0.0  # unix seconds
+    said_when: str = ""  # relative to the recall: "yesterday at 14:05"
+
+
+def _relevant(r: SearchResult) -> bool:
+    s = r.scores
+    return s.similarity >= RELEVANT or (
+        s.bm25_rank is not None and s.similarity >= RELEVANT_WITH_WORDS
+    )
+
+
 class PersonaMemory:
-    def __init__(self, store: MemoryStore, persona: str) -> None:
+    def __init__(
+        self, store: MemoryStore, persona: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
         self.persona = persona
+        self.clock = clock  # wall time: "yesterday" is relative to it
 
     def recall(self, question: str, k: int) -> list[Source]:
+        """The memories that answer `question`. Time words about making a memory ("what did
+        I save last week") search only that time; photo words search photos first; a
+        question that names nothing else ("what did I photograph yesterday?") gets every
+        memory of that time and kind, not only those close to its words."""
         if not question.strip():
             return []
+        now = datetime.fromtimestamp(self.clock())
+        ask = asked(question)
+        span = None if ask.phrase is None else ask.phrase.range(now)
         where = SearchFilter(
             persona=self.persona,
             kinds=RECALLED_KINDS,
             include_superseded=bool(_PAST.search(question)),
+            since=None if span is None else span.since,
+            until=None if span is None else span.until,
         )
+        results: list[SearchResult] = []
+        if ask.photos:
+            results = self._search(question, replace(where, kinds=(Kind.IMAGE,)), k, ask.listing)
+        if not results and not (ask.photos and ask.listing):
+            results = self._search(question, where, k, ask.listing)
+        return [self._source(r, now) for r in results]
+
+    def _search(
+        self, question: str, where: SearchFilter, k: int, listing: bool
+    ) -> list[SearchResult]:
         results = self.store.search(question, where, limit=k)
-        return [
-            Source(
-                memory_id=r.memory.id,
-                text=r.memory.text,
-                when=time.strftime("%Y-%m-%d", time.localtime(r.memory.created)),
-                similarity=r.scores.similarity,
-            )
-            for r in results
-            if r.scores.similarity >= RELEVANT
-            or (r.scores.bm25_rank is not None and r.scores.similarity >= RELEVANT_WITH_WORDS)
-        ]
+        # A listing's filter has chosen already: every memory of that time answers it.
+        return results if listing else [r for r in results if _relevant(r)]
+
+    @staticmethod
+    def _source(r: SearchResult, now: datetime) -> Recalled:
+        m = r.memory
+        return Recalled(
+            memory_id=m.id,
+            text=m.text,
+            when=time.strftime("%Y-%m-%d", time.localtime(m.created)),
+            similarity=r.scores.similarity,
+            kind=m.kind,
+            created=m.created,
+            said_when=spoken_time(m.created, now),
+        )
 
     def remember(
         self, text: str, source: str, kind: str = "note", corrects: int | None = None

@@ -74,7 +74,7 @@ class TimePhrase:
 
     said: str  # the words as found, lower case: "on monday", "two days ago"
     name: str  # for a reply: "Monday", "two days ago"
-    start: int  # where it is in the text
+    start: int  # where it is in normalize(text)
     end: int
     _span: Callable[[datetime], Span]
 
@@ -271,9 +271,15 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+def normalize(text: str) -> str:
+    """Lower case, single spaces, straight apostrophes: what phrase positions index into."""
+    return " ".join(text.lower().replace("\u2019", "'").split())
+
+
 def find_time_phrase(text: str) -> TimePhrase | None:
-    """The first time phrase in `text` (the earliest in the text; the longest there)."""
-    lowered = " ".join(text.lower().replace("\u2019", "'").split())
+    """The first time phrase in `text` (the earliest in the text; the longest there).
+    Its `start` and `end` index into `normalize(text)`."""
+    lowered = normalize(text)
     best: tuple[int, int, re.Match[str], Callable[[re.Match[str]], Meaning]] | None = None
     for pattern, meaning in RULES:
         m = pattern.search(lowered)
