@@ -32,8 +32,10 @@ quiet_pip() { grep -v -E "is ignored: it is neither a file nor a directory" || t
 step "Debian packages"
 PACKAGES=(libportaudio2 python3-venv python3-dev cmake g++)
 if [ "$TEST" = 1 ]; then
-  # the virtual sound card and speech tools; systemd-analyze and seccomp for the unit's tests
-  PACKAGES+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd python3-seccomp)
+  # the virtual sound card and speech tools; systemd-analyze and seccomp for the unit's tests;
+  # a browser and its driver for the web page's end-to-end test
+  PACKAGES+=(pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox systemd python3-seccomp
+             chromium chromium-driver)
 fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -102,6 +104,17 @@ if [ "$(cat "$VENV/.setup-stamp" 2>/dev/null)" != "$stamp_now" ]; then
   "$VENV/bin/pip" install -q --force-reinstall --no-deps "$WHEELS"/llama_cpp_python-*.whl \
     2>&1 | quiet_pip
   echo "$stamp_now" > "$VENV/.setup-stamp"
+fi
+
+# --- test tools in the virtualenv ---------------------------------------------------------
+if [ "$TEST" = 1 ]; then
+  step "Python test tools"
+  test_stamp="$(cat constraints.txt requirements-test.txt | sha256sum | cut -c1-16)"
+  if [ "$(cat "$VENV/.test-stamp" 2>/dev/null)" != "$test_stamp" ]; then
+    say "installing the Python test tools (requirements-test.txt, pinned in constraints.txt)"
+    "$VENV/bin/pip" install -q -c constraints.txt -r requirements-test.txt 2>&1 | quiet_pip
+    echo "$test_stamp" > "$VENV/.test-stamp"
+  fi
 fi
 
 # --- models -------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ const state = {
   persona: url.get("persona") || "",
   memoryOffset: 0,
   turnOffset: 0,
+  memoriesDrawn: "", // the list as last drawn, to skip re-drawing it unchanged
+  turnsDrawn: "",
 };
 const $ = (id) => document.getElementById(id);
 
@@ -101,6 +103,9 @@ async function loadMemories(more = false) {
   const data = await api("GET", "/api/memories", {
     q: search, kind: $("kind").value, all: $("all").checked ? "1" : "", offset: state.memoryOffset,
   });
+  const drawn = JSON.stringify(data.memories);
+  if (!more && drawn === state.memoriesDrawn) return; // unchanged: keep a pending "Forget?"
+  state.memoriesDrawn = more ? "" : drawn;
   const items = data.memories.map(memoryItem);
   if (more) $("memory-list").append(...items);
   else $("memory-list").replaceChildren(...items);
@@ -157,6 +162,9 @@ function turnItem(t) {
 async function loadTurns(more = false) {
   state.turnOffset = more ? state.turnOffset : 0;
   const data = await api("GET", "/api/conversations", { offset: state.turnOffset });
+  const drawn = JSON.stringify(data.turns);
+  if (!more && drawn === state.turnsDrawn) return;
+  state.turnsDrawn = more ? "" : drawn;
   const items = data.turns.map(turnItem);
   if (more) $("turn-list").append(...items);
   else $("turn-list").replaceChildren(...items);
