@@ -16,16 +16,14 @@ import numpy as np
 
 from secondself.app import App
 from secondself.cloud import CloudAnswerModel
-from secondself.conversation import Conversation
-from secondself.conversations import turn_settings
+from secondself.conversations import Conversations, Shared
 from secondself.embed import load_embedder
 from secondself.errors import UserError
-from secondself.memory.store import MemoryStore
+from secondself.model_pool import ModelPool, spec_for
 from secondself.pipeline import for_persona, load_answer_model
 from secondself.protocols import Audio, Speech
-from secondself.recall import PersonaMemory
 from secondself.score import personal_score
-from secondself.users import current_persona
+from secondself.users import Household, Route
 
 
 class SilentVoice:
@@ -47,32 +45,37 @@ def _ask(args: argparse.Namespace, app: App) -> int:
     question = " ".join(args.question).strip()
     if not question:
         raise UserError("empty-question", "ask what? (the question is empty)")
-    persona = current_persona(app)
+    household = Household.from_app(app)
+    persona = household.persona(app.user, app.persona)  # unknown: a one-line error
     config = for_persona(app.config, persona)
     start = time.perf_counter()
     embedder = load_embedder(app.models, config.embed.model, config.embed.threads)
     answerer = load_answer_model(app.models, config)
     load_ms = (time.perf_counter() - start) * 1000
+    # Built as the daemon builds a persona's conversation, with no ears and a silent voice.
+    pool = ModelPool.from_config(config, app.bus)
+    pool.adopt(spec_for(app.models, config, persona.model), answerer, persona.name)
     voice = SilentVoice()
-    store = MemoryStore.open(app.user_dir(), embedder, bus=app.bus)
+    shared = Shared(
+        app.bus,
+        app.config,
+        app.models,
+        _NoTranscriber(),
+        embedder,
+        voice,
+        pool,
+        cloud=CloudAnswerModel.from_config(config, app.bus),
+    )
+    route = Route(app.user, persona.name)
+    conversations = Conversations(household, shared, route, {}, voices={persona.voice: voice})
     try:
-        conversation = Conversation(
-            app.bus,
-            stt=_NoTranscriber(),
-            memory=PersonaMemory(store, persona.name),
-            answerer=answerer,
-            synth=voice,
-            speaker=voice,
-            settings=turn_settings(config, persona),
-            cloud=CloudAnswerModel.from_config(config, app.bus),
-            embedder=embedder,
-        )
+        conversation = conversations.get(route)
         result = asyncio.run(conversation.answer(question))
         result.timings_ms.pop("first_audio", None)  # nothing is spoken here
         # Scored in the turn; "I don't know" (nothing answered, nothing to score) scores 0.
         parts = conversation.last_score or personal_score(result.reply, [], embedder)
     finally:
-        store.close()
+        conversations.close()
     report: dict[str, Any] = {
         "question": question,
         "persona": persona.name,

@@ -15,6 +15,7 @@ from secondself.endpoint import EndpointSettings
 from secondself.errors import Stage
 from secondself.events import ModelLoaded
 from secondself.listener import ListenerSettings
+from secondself.model_pool import spec_for
 from secondself.models import ModelStore
 from secondself.personas import Persona
 from secondself.protocols import Transcriber
@@ -38,26 +39,9 @@ class Pipeline:
 
 
 def load_answer_model(store: ModelStore, config: Config) -> LlamaAnswerModel:
-    """A model name from the manifest, or a path to any GGUF the user dropped in."""
-    name = config.llm.model
-    path = store.path(name) if name in store.manifest.by_name else None
-    if path is None:
-        from pathlib import Path
-
-        from secondself.errors import ModelError, Stage
-
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise ModelError(
-                f"llm.model {name!r} is neither a known model nor a file", Stage.ANSWER
-            )
-    return LlamaAnswerModel(
-        path,
-        name=name,
-        threads=config.llm.threads,
-        context=config.llm.context,
-        temperature=config.llm.temperature,
-    )
+    """`llm.model`: a model name from the manifest, or a path to any GGUF the user dropped in."""
+    spec = spec_for(store, config)
+    return LlamaAnswerModel(spec.path, spec.name, spec.threads, spec.context, spec.temperature)
 
 
 def for_persona(config: Config, persona: Persona) -> Config:
