@@ -125,6 +125,11 @@ class CameraConfig:
     warmup_frames: int = 5
     jpeg_quality: int = 85
     caption_s: float = 6.0
+    vision: str = "none"  # none | cloud | local: a vision model's description too
+    vision_model: str = ""
+    vision_projector: str = ""
+    vision_handler: str = "llava-1.5"
+    vision_wait_s: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +199,15 @@ def _one_of(*choices: str) -> Any:
 
 
 BUTTON_ACTIONS = ("memo", "snapshot", "mute", "none")
+# llama.cpp multimodal chat handlers, by model family (secondself.vision maps them).
+VISION_HANDLERS = (
+    "llava-1.5",
+    "llava-1.6",
+    "moondream2",
+    "nanollava",
+    "minicpm-v-2.6",
+    "qwen2.5-vl",
+)
 PIN_FACTORIES = ("", "lgpio", "rpigpio", "pigpio", "native", "mock")
 
 
@@ -246,6 +260,9 @@ CHECKS: dict[str, Any] = {
     "camera.warmup_frames": _between(0, 100),
     "camera.jpeg_quality": _between(10, 100),
     "camera.caption_s": _between(0.0, 60.0),
+    "camera.vision": _one_of("none", "cloud", "local"),
+    "camera.vision_handler": _one_of(*VISION_HANDLERS),
+    "camera.vision_wait_s": _between(0.0, 600.0),
     "led.kind": _one_of("pwm", "rgb", "none"),
     "led.pins": _pin_list,
     "earcons.volume": _between(0.0, 1.0),

@@ -1,20 +1,26 @@
 """`secondself snapshot [--caption TEXT]`: a photo from the configured camera, saved as an
-image memory (as a long button press or "take a picture" does)."""
+image memory (as a long button press or "take a picture" does), described by the vision
+model too when one is configured and the persona's policy allows it."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from typing import Any
 
 from secondself.app import App
 from secondself.embed import load_embedder
 from secondself.errors import SecondselfError, Stage
-from secondself.hw.device import photo_text
 from secondself.hw.setup import camera_for
 from secondself.memory.model import Kind, MediaInput, Source
 from secondself.memory.store import MemoryStore
+from secondself.photos import photo_text
+from secondself.users import current_persona
+from secondself.vision import PendingCaption, captioner_for
+
+log = logging.getLogger(__name__)
 
 
 def _snapshot(args: argparse.Namespace, app: App) -> int:
@@ -23,9 +29,15 @@ def _snapshot(args: argparse.Namespace, app: App) -> int:
     if camera is None:
         reason = "; ".join(off) or "camera.enabled is false"
         raise SecondselfError("camera-missing", f"no camera: {reason}", Stage.CAMERA)
+    captioner = captioner_for(app.config, current_persona(app).backoff, off)
+    if off:
+        log.info("%s", "; ".join(off))  # why there is no description
     taken = time.time()
     jpeg = camera.snapshot()  # a clear SecondselfError if it cannot open or gets no frame
-    text = photo_text(args.caption or "", taken)
+    seen = ""
+    if captioner is not None:
+        seen = PendingCaption(captioner, jpeg).result(app.config.camera.vision_wait_s)
+    text = photo_text(args.caption or "", taken, seen)
     embedder = load_embedder(app.models, app.config.embed.model, app.config.embed.threads)
     with MemoryStore.open(app.user_dir(), embedder, bus=app.bus) as store:
         memory = store.remember(
@@ -33,7 +45,8 @@ def _snapshot(args: argparse.Namespace, app: App) -> int:
             kind=Kind.IMAGE,
             persona=app.persona,
             source=Source.CAMERA,
-            provenance=camera.name,
+            provenance=camera.name
+            + (f"; described by {captioner.name}" if seen and captioner else ""),
             media=MediaInput(jpeg, "jpg"),
             created=taken,
         )

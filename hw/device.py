@@ -7,7 +7,8 @@ recogniser and the memory store never block the button, the LED or the event loo
     memo      listening sound -> frames from the voice loop until silence (or a second
               press) -> transcript -> a voice-note memory with its WAV -> saved sound
     snapshot  camera -> JPEG -> shutter sound -> the next utterance is the caption
-              (no wake word) -> an image memory with time and source -> saved sound
+              (no wake word), while a vision model, if configured, describes the
+              picture -> an image memory with time, source and both -> saved sound
     mute      the listener ignores everything until the next double press
 
 Nothing is written until a memo or photo is complete: a camera that fails gives a
@@ -43,7 +44,9 @@ from secondself.events import (
 )
 from secondself.intent import Intent, recognize
 from secondself.memory.model import Kind, MediaInput, Memory, Source
+from secondself.photos import photo_text
 from secondself.protocols import SAMPLE_RATE, Audio, Transcriber, VoiceActivity
+from secondself.vision import Captioner, PendingCaption
 
 from .camera import Camera
 from .earcons import Earcon, Earcons
@@ -70,6 +73,8 @@ class DeviceSettings:
     # A caption that started inside the window may run on this long (the listener's own
     # maximum utterance ends it before); only a stalled microphone reaches it.
     caption_grace_s: float = 20.0
+    # After the spoken caption, how long to wait for a vision model's description.
+    vision_wait_s: float = 20.0
     persona: str = "personal"
 
     def action_for(self, press: str) -> Action:
@@ -112,16 +117,6 @@ def spoken_error(exc: SecondselfError) -> str:
     return SPOKEN_ERRORS.get(exc.code, "Sorry, something went wrong.")
 
 
-def photo_text(caption: str, taken: float) -> str:
-    """The image memory's text: what search and the answer see, with the time taken."""
-    t = time.localtime(taken)
-    when = f"{time.strftime('%A', t)} {t.tm_mday} {time.strftime('%B %Y at %H:%M', t)}"
-    caption = caption.strip().rstrip(".")
-    if caption:
-        return f"Photograph taken on {when}: {caption}."
-    return f"Photograph taken on {when} (no caption)."
-
-
 class Device:
     def __init__(
         self,
@@ -136,6 +131,7 @@ class Device:
         *,
         clock: Callable[[], float] = time.time,
         announce: Callable[[str], None] | None = None,
+        captioner: Captioner | None = None,
     ) -> None:
         self.bus = bus
         self.hooks = hooks
@@ -147,7 +143,9 @@ class Device:
         self.settings = settings or DeviceSettings()
         self.clock = clock  # wall time: memories are dated
         self.announce = announce
+        self.captioner = captioner  # a vision model describing each photo, or None
         self._muted = False
+        self._closing = threading.Event()
         self._camera_lock = threading.Lock()
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="device")
         self._pending = 0
@@ -167,6 +165,7 @@ class Device:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self._closing.set()  # a photo waiting for its description is saved without it
         self._jobs.shutdown(wait=False, cancel_futures=True)  # queued presses are dropped
         # The running job may be waiting on the voice loop, which may be gone: end its
         # wait (again, should it start another one before it sees the end).
@@ -313,14 +312,22 @@ class Device:
         return jpeg, taken
 
     def _save_photo(self, jpeg: bytes, taken: float, trigger: str) -> None:
+        # The description is made while the user speaks; neither waits for the other.
+        described = None if self.captioner is None else PendingCaption(self.captioner, jpeg)
         caption = self._caption()
+        seen = (
+            ""
+            if described is None
+            else described.result(self.settings.vision_wait_s, self._closing)
+        )
         name = self.camera.name if self.camera is not None else "camera"
+        by = f"; described by {self.captioner.name}" if seen and self.captioner else ""
         memory = self.memory.remember(
-            photo_text(caption, taken),
+            photo_text(caption, taken, seen),
             kind=Kind.IMAGE,
             persona=self.settings.persona,
             source=Source.CAMERA,
-            provenance=f"{name} ({trigger})",
+            provenance=f"{name} ({trigger}{by})",
             media=MediaInput(jpeg, "jpg"),
             created=taken,
         )

@@ -10,12 +10,15 @@ import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from secondself.bus import Bus
+from secondself.cloud import BackoffPolicy
 from secondself.config import Config
 from secondself.errors import ConfigError, SecondselfError, Stage
 from secondself.protocols import Speaker, Speech, Synthesizer, Transcriber, VoiceActivity
+from secondself.vision import captioner_for
 
 from .button import Button, GpioButton, PressTimings
 from .camera import Camera, CameraSource, camera_from_source
@@ -72,6 +75,7 @@ def device_settings(config: Config, persona: str) -> DeviceSettings:
             silence_s=b.memo_silence_s, max_s=b.memo_max_s, threshold=config.vad.threshold
         ),
         caption_s=config.camera.caption_s,
+        vision_wait_s=config.camera.vision_wait_s,
         persona=persona,
     )
 
@@ -106,15 +110,18 @@ def start_hardware(
     speaker: Speaker | None,
     sample_rate: int = 16000,
     persona: str = "personal",
+    backoff: BackoffPolicy | str = BackoffPolicy.NEVER,
     announce: Callable[[str], None] | None = None,
     factory: Any = None,
 ) -> Hardware:
     """`vad` runs on the listener thread while a memo records: the listener's own VAD is
     fine (the listener is not fed meanwhile). `sample_rate`: the voice's, so earcons do
-    not make the speaker reopen. `factory`: a gpiozero pin factory (tests)."""
+    not make the speaker reopen. `backoff`: the persona's policy (a photo is described by
+    the cloud only under with-memories). `factory`: a gpiozero pin factory (tests)."""
     off: list[str] = []
     button, led = _gpio_devices(config, bus, factory, off)
     camera = camera_for(config, off)
+    captioner = None if camera is None else captioner_for(config, backoff, off)
     if off:
         log.warning("hardware: %s; `secondself doctor` says how to enable it", "; ".join(off))
     hooks = VoiceHooks(bus)
@@ -131,6 +138,7 @@ def start_hardware(
         camera,
         device_settings(config, persona),
         announce=announce,
+        captioner=captioner,
     ).start()
     return Hardware(hooks, device, button, led, camera, off)
 
@@ -236,4 +244,35 @@ def check_hardware(config: Config) -> list[HardwareCheck]:
                 'camera.source = "cmd:rpicam-still -n -t 1 -o -"; see README "Camera"',
             )
         )
+        if config.camera.vision != "none":
+            checks.append(_check_vision(config))
     return checks
+
+
+def _check_vision(config: Config) -> HardwareCheck:
+    """Photo descriptions: the files of a local model, or the cloud switched on. (Whether
+    a persona may send photos is its backoff policy, checked when the daemon starts.)"""
+    c = config.camera
+    if c.vision == "cloud":
+        if config.cloud.enabled:
+            return HardwareCheck(
+                "vision", True, f"cloud model {c.vision_model or config.cloud.model}"
+            )
+        return HardwareCheck(
+            "vision",
+            False,
+            'camera.vision = "cloud" but cloud.enabled is false',
+            'set cloud.enabled, base_url and model (README "What leaves the device"), '
+            'or camera.vision = "none"',
+        )
+    try:
+        captioner_for(config, BackoffPolicy.NEVER, [])
+    except ConfigError as exc:
+        return HardwareCheck(
+            "vision",
+            False,
+            exc.message,
+            "set camera.vision_model and camera.vision_projector to a multimodal GGUF and its "
+            'projector (mmproj), or camera.vision = "none"',
+        )
+    return HardwareCheck("vision", True, f"{c.vision_handler}: {Path(c.vision_model).name}")

@@ -15,10 +15,19 @@ from secondself.events import ButtonPressed, Event, SnapshotTaken
 from secondself.hw.camera import CameraSource, OpenCvCamera
 from secondself.hw.device import Device, DeviceSettings
 from secondself.hw.earcons import Earcons
+from secondself.hw.setup import Hardware
+from secondself.listener import Listener, ListenerSettings
 from secondself.memory.model import Memory
 from secondself.memory.store import MemoryStore
 from secondself.vision import Captioner
-from tests.fakes import QUIET, SPEECH, MarkedVad, RecordingSpeaker, ScriptedTranscriber
+from tests.fakes import (
+    QUIET,
+    SPEECH,
+    MarkedVad,
+    MarkedWakeWord,
+    RecordingSpeaker,
+    ScriptedTranscriber,
+)
 from tests.test_hw_camera import write_video
 from tests.test_hw_hooks import LoopDriver, frames, marked_driver
 
@@ -39,10 +48,12 @@ class PhotoRig:
     events: list[Event]
     moment: list[float]  # what the device's clock says
 
-    def photo(self, taken: float, *, spoken: bool = True) -> Memory:
-        """A long press at `taken`; the caption (the transcriber's next text) is said after
-        the shutter, or nothing is said. Returns the saved image memory."""
-        self.moment[0] = taken
+    def photo(self, taken: float | None = None, *, spoken: bool = True) -> Memory:
+        """A long press (at `taken` on the device's clock, when the rig owns it); the caption
+        (the transcriber's next text) is said after the shutter, or nothing is said.
+        Returns the saved image memory."""
+        if taken is not None:
+            self.moment[0] = taken
         before = self.store.count()
         self.bus.publish(ButtonPressed(action="long"))
         eventually(lambda: self.driver.hooks.expecting_utterance)
@@ -57,6 +68,17 @@ class PhotoRig:
     def close(self) -> None:
         self.device.close()
         self.store.close()
+
+    @classmethod
+    def of(cls, hardware: Hardware, store: MemoryStore, bus: Bus) -> PhotoRig:
+        """A rig around what `start_hardware` built (its device keeps its own clock)."""
+        events: list[Event] = []
+        bus.on(events.append)
+        listener = Listener(
+            MarkedWakeWord(), MarkedVad(), ListenerSettings(refractory_s=0.0, follow_up_s=0.0)
+        )
+        driver = LoopDriver(hardware.hooks, listener)
+        return cls(hardware.device, driver, store, bus, events, [0.0])
 
 
 def photo_rig(
