@@ -43,6 +43,7 @@ from tests.fakes import (
     ToneSynthesizer,
 )
 from tests.photo_rig import PhotoRig
+from tests.test_cli_snapshot_correct import cli
 from tests.test_cloud import KEY, Loopback, free_port, raw, stall, whole
 from tests.test_cloud import loopback as loopback  # the fixture
 from tests.test_hw_camera import write_video
@@ -331,3 +332,29 @@ def test_a_description_is_saved_with_the_spoken_caption_and_found_by_its_words(
     )
     reply = asyncio.run(talk.answer("What did I photograph today?")).reply
     assert reply.startswith("Today at ") and reply.endswith("you photographed: your holiday.")
+
+
+@pytest.mark.e2e
+def test_snapshot_command_follows_the_persona_policy(tmp_path: Path, loopback: Loopback) -> None:
+    """`secondself snapshot`: nothing is sent while the persona's policy is `never` (the
+    default); after `persona edit --backoff with-memories` the description is saved too."""
+    loopback.reply = whole(SEEN)
+    config_for(tmp_path, loopback.base_url)
+    home = tmp_path / "home"
+
+    def snapshot() -> dict[str, str]:
+        done = cli(
+            home, "snapshot", "--caption", "my holiday", "--json", config=tmp_path / "config.toml"
+        )
+        assert done.returncode == 0, done.stderr
+        saved: dict[str, str] = json.loads(done.stdout)
+        return saved
+
+    assert photo_parts(snapshot()["text"]) is not None
+    assert loopback.received == []
+    edited = cli(home, "persona", "edit", "personal", "--backoff", "with-memories")
+    assert edited.returncode == 0, edited.stderr
+    parts = photo_parts(snapshot()["text"])
+    assert parts is not None
+    assert (parts.caption, parts.seen) == ("my holiday", "a red sailing boat moored on a calm lake")
+    assert len(loopback.received) == 1
