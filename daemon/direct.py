@@ -103,14 +103,16 @@ def _listed(memory: Recalled) -> str:
 
 
 def listing_answer(question: str, sources: Sequence[Source]) -> str | None:
-    """For a question that names only a time or photos, its memories, each with its time
-    (None for any other question: the other answers apply)."""
+    """For a question that names only a time or photos, its memories, each with its time;
+    for another question about photos that only photos answer, those photos. None for any
+    other question: the other answers apply."""
     ask = asked(question)
-    if not ask.listing:
-        return None
     dated = [s for s in sources if isinstance(s, Recalled)]
     if len(dated) < len(sources):
         return None  # no times to say
+    only_photos = ask.photos and bool(dated) and all(s.kind is Kind.IMAGE for s in dated)
+    if not (ask.listing or only_photos):
+        return None
     if not dated:
         what = "no photographs" if ask.photos else "nothing"
         return f"I have {what} from {ask.phrase.name}." if ask.phrase else f"I have {what} yet."

@@ -105,6 +105,12 @@ def test_listing_answer_names_each_memory_and_its_time() -> None:
     assert listing_answer("What did I photograph yesterday?", [bike]) == (
         "Yesterday at 14:05 you photographed: your red bike."
     )
+    # About photos, and only photos answer it: those, with their times.
+    assert listing_answer("Did I photograph a bicycle yesterday?", [bike]) == (
+        "Yesterday at 14:05 you photographed: your red bike."
+    )
+    assert listing_answer("Did I photograph a bicycle yesterday?", [bike, note]) is None
+    assert listing_answer("Where did I park yesterday?", [note]) is None
     assert listing_answer("What did I save yesterday?", [bike, note]) == (
         "Yesterday at 09:00 you told me: you parked on level 3. "
         "Yesterday at 14:05 you photographed: your red bike."
@@ -201,4 +207,7 @@ def test_photo_words_prefer_photos_and_other_questions_are_unchanged(rig: PhotoR
     # A time phrase about something else is not a filter: last week's memory is found.
     assert shop.id in {s.memory_id for s in memory.recall("Which shop closes at six today?", 5)}
     talk = conversation(rig.store, ScriptedAnswerModel(["never used"]))
+    assert asyncio.run(talk.answer("Is there a picture of my bicycle?")).reply == (
+        "Yesterday at 14:05 you photographed: your new red bicycle."
+    )
     assert asyncio.run(talk.answer("What is my sister's name?")).reply == DONT_KNOW
