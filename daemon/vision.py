@@ -115,7 +115,9 @@ class CloudCaptioner(CloudAnswerModel):
         stream: bool,
         sent: BackoffUsed | None,
     ) -> _Exchange:
-        # The cloud client sends text messages; a picture goes in the same request, as parts.
+        # The cloud client builds text-only bodies and has no public hook for other content:
+        # this rewrites the body of the request it built (opened only when entered) so the
+        # picture goes as parts. A public "content parts" option in cloud.py would replace it.
         exchange = super()._request(messages, max_tokens, stream, sent)
         body = json.loads(exchange.body)
         body["messages"] = [
