@@ -99,7 +99,9 @@ class Conversations:
         self._voices: dict[str, Synthesizer] = dict(voices or {})
         self._stores: dict[str, MemoryStore] = {}
         self._made: dict[Route, Conversation] = {}
-        self._lock = threading.Lock()  # made from worker threads (the voice loop's)
+        # Conversations and stores are made from several threads (the voice loop, the web
+        # page); re-entrant: making a conversation opens its user's store.
+        self._lock = threading.RLock()
 
     @property
     def wake_words(self) -> tuple[str, ...]:
@@ -139,12 +141,13 @@ class Conversations:
 
     def store(self, user: str) -> MemoryStore:
         """The user's memory store, opened once (it is shared by their personas)."""
-        if (store := self._stores.get(user)) is None:
-            folder = self.household.require(user)
-            store = self._stores[user] = MemoryStore.open(
-                folder, self.shared.embedder, bus=self.shared.bus
-            )
-        return store
+        with self._lock:
+            if (store := self._stores.get(user)) is None:
+                folder = self.household.require(user)
+                store = self._stores[user] = MemoryStore.open(
+                    folder, self.shared.embedder, bus=self.shared.bus
+                )
+            return store
 
     def made(self) -> list[Conversation]:
         with self._lock:

@@ -117,6 +117,7 @@ def start_session(
             speaker=speaker,
             sample_rate=pipeline.synth.sample_rate,
             persona=persona.name,
+            backoff=persona.backoff,  # may a photo be described by the cloud model?
             announce=announcer(pipeline.synth, speaker),
         )
         conversations.camera = devices.device

@@ -150,6 +150,11 @@ class GpioButton:
     def state(self) -> ButtonState:
         return self._classifier.state
 
+    @property
+    def gpio_pin(self) -> Any:
+        """The gpiozero pin it reads (under the mock pin factory, a MockPin a test can drive)."""
+        return self._device.pin
+
     def tick(self) -> None:
         with self._changed:
             presses = self._classifier.tick(self._clock())
