@@ -50,7 +50,9 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         Intent.SNAPSHOT,
-        r"\b(take|snap|make) (a |another )?(picture|photo|snapshot)\b",
+        # Not a question about pictures taken before ("Did I take a picture yesterday?").
+        r"^(?!.*\b(did|have|had|when|which|how many)\b)"
+        r".*\b(take|snap|make) (a |another )?(picture|photo|snapshot)\b",
         "Take a picture.",
     ),
     _rule(

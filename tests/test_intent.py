@@ -25,6 +25,13 @@ pytestmark = pytest.mark.unit
         ("Forget about the party.", Intent.FORGET, "the party"),
         ("Take a picture.", Intent.SNAPSHOT, ""),
         ("Could you take a photo of this?", Intent.SNAPSHOT, ""),
+        ("Please snap another picture.", Intent.SNAPSHOT, ""),
+        ("Did I take a picture yesterday?", Intent.ASK, "Did I take a picture yesterday?"),
+        (
+            "When did I take a photo of the garden?",
+            Intent.ASK,
+            "When did I take a photo of the garden?",
+        ),
         ("Stop.", Intent.STOP, ""),
         ("Cancel", Intent.STOP, ""),
         ("never mind.", Intent.STOP, ""),

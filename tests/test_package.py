@@ -37,6 +37,8 @@ def test_wheel_holds_secondself_and_hw_only(wheel: Path) -> None:
     assert "secondself/hw/__init__.py" in names
     assert "secondself/default_config.toml" in names
     assert "secondself/py.typed" in names
+    for page in ("index.html", "app.js", "style.css"):  # the web page is package data
+        assert f"secondself/web/static/{page}" in names
 
 
 def test_pip_install_gives_a_working_command(wheel: Path, tmp_path: Path) -> None:

@@ -7,11 +7,8 @@ text index, media, the turns that quoted it, WAL), as `secondself forget ID` doe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from secondself.correction import corrected_fact
 from secondself.errors import Stage, UserError
-from secondself.memory.model import ForgetReport, Kind, Memory, SearchFilter, Source, Visibility
+from secondself.memory.model import ForgetReport, Memory, Visibility
 from secondself.memory.store import MemoryStore
 
 
@@ -42,35 +39,3 @@ def set_visibility(
 ) -> Memory:
     get_visible(store, memory_id, persona)
     return store.set_visibility(memory_id, visibility)
-
-
-@dataclass(frozen=True, slots=True)
-class Correction:
-    memory: Memory  # the correction, saved
-    corrects: int  # the memory the answer leaned on
-
-
-def correct_last(store: MemoryStore, persona: str, said: str, source: Source) -> Correction:
-    """Correct the persona's last answer, as `secondself correct TEXT` does: the last
-    answered turn's first source, rewritten with what was said, saved as its correction."""
-    said = said.strip()
-    if not said:
-        raise UserError("empty-correction", "correct with what? (the text is empty)", Stage.MEMORY)
-    turns = store.recent(SearchFilter(persona=persona, kinds=(Kind.CONVERSATION_TURN,)), limit=1)
-    if not turns:
-        raise UserError("nothing-to-correct", "there is no answer to correct yet", Stage.MEMORY)
-    turn = turns[0]
-    question, _, answer = turn.text.removeprefix("Q: ").partition("\nA: ")
-    used = [store.get(i) for i in store.quotes().get(turn.id, [])]
-    if not used:
-        raise UserError(
-            "nothing-to-correct",
-            "the last answer did not come from a memory: remember the fact instead",
-            Stage.MEMORY,
-        )
-    wrong = used[0]
-    fact = corrected_fact(said, answer, question, wrong.text)
-    memory = store.remember(
-        fact, kind=Kind.CORRECTION, persona=persona, source=source, corrects=wrong.id
-    )
-    return Correction(memory, wrong.id)

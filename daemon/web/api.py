@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from secondself.bus import Bus
+from secondself.correction import correct_last
 from secondself.errors import SecondselfError, UserError
 from secondself.memory import archive, media
 from secondself.memory.model import Memory, SearchFilter, SearchResult, Source, Visibility
@@ -231,7 +232,7 @@ class WebApi:
             if not self.stores.has_memories(who.user):
                 raise UserError("nothing-to-correct", "there is no answer to correct yet")
             store = self.stores.get(who.user)
-            fixed = actions.correct_last(store, who.persona.name, said, Source.WEB)
+            fixed = correct_last(store, who.persona.name, said, Source.WEB)
             return {"id": fixed.memory.id, "text": fixed.memory.text, "corrects": fixed.corrects}
 
         return json_response(await asyncio.to_thread(work), 201)
