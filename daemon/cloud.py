@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from secondself.answer import Source, Turn, build_messages
@@ -233,6 +233,20 @@ class CircuitBreaker:
 # --- the client -------------------------------------------------------------------------
 
 
+@runtime_checkable
+class WithParts(Protocol):
+    """A message whose content is more than text (a picture with its question)."""
+
+    def parts(self) -> list[dict[str, Any]]:
+        """Its OpenAI-style content parts, e.g. text then an `image_url`."""
+        ...
+
+
+def wire_content(message: ChatMessage) -> str | list[dict[str, Any]]:
+    """A message's `content` as sent: its parts where it has them, else its text."""
+    return message.parts() if isinstance(message, WithParts) else message.content
+
+
 class CloudAnswerModel:
     """An OpenAI-compatible chat endpoint as an `AnswerModel`.
 
@@ -398,7 +412,7 @@ class CloudAnswerModel:
             raise error
         body = {
             "model": self.name,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [{"role": m.role, "content": wire_content(m)} for m in messages],
             "max_tokens": max_tokens,
             "temperature": self.temperature,
             "stream": stream,

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,11 +27,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from secondself.cloud import BackoffPolicy, CloudAnswerModel
 from secondself.config import VISION_HANDLERS, Config
 from secondself.errors import ConfigError, SecondselfError, Stage
-from secondself.events import BackoffUsed
 from secondself.protocols import ChatMessage
 
 if TYPE_CHECKING:
-    from secondself.cloud import _Exchange
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +87,12 @@ def image_content(text: str, jpeg: bytes) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True, slots=True)
 class ImageMessage(ChatMessage):
-    """A chat message that carries a picture with its text."""
+    """A chat message that carries a picture with its text (sent as content parts)."""
 
     jpeg: bytes = b""
+
+    def parts(self) -> list[dict[str, Any]]:
+        return image_content(self.content, self.jpeg)
 
 
 class CloudCaptioner(CloudAnswerModel):
@@ -107,27 +107,6 @@ class CloudCaptioner(CloudAnswerModel):
                 "vision-empty", f"{self.endpoint} described nothing", Stage.CAMERA
             )
         return text
-
-    def _request(
-        self,
-        messages: Sequence[ChatMessage],
-        max_tokens: int,
-        stream: bool,
-        sent: BackoffUsed | None,
-    ) -> _Exchange:
-        # The cloud client builds text-only bodies and has no public hook for other content:
-        # this rewrites the body of the request it built (opened only when entered) so the
-        # picture goes as parts. A public "content parts" option in cloud.py would replace it.
-        exchange = super()._request(messages, max_tokens, stream, sent)
-        body = json.loads(exchange.body)
-        body["messages"] = [
-            {"role": m.role, "content": image_content(m.content, m.jpeg)}
-            if isinstance(m, ImageMessage)
-            else {"role": m.role, "content": m.content}
-            for m in messages
-        ]
-        exchange.body = json.dumps(body).encode()
-        return exchange
 
     def __repr__(self) -> str:
         return f"CloudCaptioner({self.name!r} at {self.endpoint})"
