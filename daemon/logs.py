@@ -93,11 +93,14 @@ class JournalHandler(logging.Handler):
                 "PRIORITY": str(_priority(record.levelno)),
                 "SYSLOG_IDENTIFIER": self.identifier,
                 "LOGGER": record.name,
-                "CODE_FILE": record.pathname,
-                "CODE_LINE": str(record.lineno),
-                "CODE_FUNC": record.funcName,
                 "THREAD_NAME": record.threadName or "",
             }
+            if getattr(record, "event", None) is None:
+                # An event's record is written by EventLogger for whoever published it: its
+                # code location (always logs.py) would only mislead; EVENT names it instead.
+                fields["CODE_FILE"] = record.pathname
+                fields["CODE_LINE"] = str(record.lineno)
+                fields["CODE_FUNC"] = record.funcName
             fields.update({k.upper(): v for k, v in structured(record).items()})
             with self._send_lock:
                 self._socket.sendto(encode_fields(fields), self.path)

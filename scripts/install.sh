@@ -20,7 +20,8 @@ UNIT_NAME=secondself.service
 UNIT_DIR=/etc/systemd/system
 STATE_DIR=/var/lib/secondself
 CONFIG_DIR=/etc/secondself
-CACHE_DIR="${SECONDSELF_CACHE:-/var/cache/secondself}"
+DEFAULT_CACHE_DIR=/var/cache/secondself
+CACHE_DIR="${SECONDSELF_CACHE:-$DEFAULT_CACHE_DIR}"
 GROUPS_WANTED=(audio video gpio)
 PACKAGES=(python3-venv python3-dev libportaudio2 cmake g++ rsync alsa-utils)
 
@@ -170,7 +171,15 @@ do_uninstall() {
   run systemctl reset-failed "$UNIT_NAME" 2>/dev/null || true
   run rm -rf "$PREFIX"
   if [ "$WIPE" = 1 ]; then
-    run rm -rf "$STATE_DIR" "$CONFIG_DIR" "$CACHE_DIR"
+    # The download cache goes too when it is the installer's own; a cache named with
+    # SECONDSELF_CACHE (a developer's ~/.cache/secondself, reused to skip the downloads)
+    # belongs to someone else and stays.
+    if [ "$CACHE_DIR" = "$DEFAULT_CACHE_DIR" ]; then
+      run rm -rf "$STATE_DIR" "$CONFIG_DIR" "$CACHE_DIR"
+    else
+      run rm -rf "$STATE_DIR" "$CONFIG_DIR"
+      say "kept the cache $CACHE_DIR (SECONDSELF_CACHE): not the installer's own"
+    fi
     if [ "$DRY" = 1 ] || user_exists; then
       run userdel "$SERVICE_USER"
     fi
