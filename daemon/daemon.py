@@ -190,6 +190,7 @@ class Service:
     started_config: Config  # as started (what needs a restart is measured against it)
     started: float = field(default_factory=time.perf_counter)
     stopping: bool = False
+    microphone_status: str = ""  # the last microphone line of `systemctl status`
 
 
 class AudioHeartbeat:
@@ -349,10 +350,13 @@ def _microphone_state(service: Service, state: str, detail: str) -> None:
     if service.stopping:
         return
     if state == "open":
-        service.notifier.status(f"listening on {detail}")
+        service.microphone_status = f"listening on {detail}"
     elif state == "missing":
         retry = service.config.audio.retry_s
-        service.notifier.status(f"microphone missing, retrying every {retry:g} s: {detail}")
+        service.microphone_status = f"microphone missing, retrying every {retry:g} s: {detail}"
+    else:
+        return
+    service.notifier.status(service.microphone_status)
 
 
 def _reload(session: Session, service: Service) -> None:
@@ -385,7 +389,8 @@ def _reload(session: Session, service: Service) -> None:
         log.warning("%s", summary)
     else:
         log.info("%s", summary)
-    service.notifier.ready(summary)
+    # The status line keeps saying how the microphone is (a reload does not change it).
+    service.notifier.ready(f"{summary}; {service.microphone_status}".rstrip("; "))
 
 
 def _flatten(config: Config) -> dict[str, object]:

@@ -90,20 +90,25 @@ fi
 
 # --- virtualenv ---------------------------------------------------------------------------
 step "Python virtualenv"
-stamp_now="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-$cpu_key"
+# The daemon needs [convert] (models are converted at set-up); the tests also need [dev]
+# (pytest, ruff, mypy, llama.cpp's server). A venv set up for the tests serves the daemon too.
+EXTRAS=convert
+[ "$TEST" = 1 ] && EXTRAS=convert,dev
+stamp_base="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-$cpu_key"
+stamp_had="$(cat "$VENV/.setup-stamp" 2>/dev/null || true)"
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating virtualenv in $VENV"
   python3 -m venv "$VENV"
 fi
-if [ "$(cat "$VENV/.setup-stamp" 2>/dev/null)" != "$stamp_now" ]; then
+if [ "$stamp_had" != "$stamp_base-$EXTRAS" ] && [ "$stamp_had" != "$stamp_base-convert,dev" ]; then
   say "installing Python packages into $VENV (pinned in constraints.txt)"
   "$VENV/bin/pip" install -q --upgrade pip 2>&1 | quiet_pip
   "$VENV/bin/pip" install --progress-bar on -c constraints.txt --find-links "$WHEELS" \
-      -e ".[convert,dev]" 2>&1 | quiet_pip
+      -e ".[$EXTRAS]" 2>&1 | quiet_pip
   # Same version, other build flags: pip would keep the old build unless told.
   "$VENV/bin/pip" install -q --force-reinstall --no-deps "$WHEELS"/llama_cpp_python-*.whl \
     2>&1 | quiet_pip
-  echo "$stamp_now" > "$VENV/.setup-stamp"
+  echo "$stamp_base-$EXTRAS" > "$VENV/.setup-stamp"
 fi
 
 # --- test tools in the virtualenv ---------------------------------------------------------

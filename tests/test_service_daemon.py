@@ -130,6 +130,7 @@ def test_sighup_reloads_the_config(service: soak.ServiceProcess, tmp_path: Path)
     status = service.wait_for("STATUS=config reloaded", 10)
     assert "applied wake.threshold" in status
     assert "needs a restart: llm.threads" in status
+    assert "; listening on" in status  # `systemctl status` still says how the microphone is
 
     config.write_text("[wake]\nthreshold = 7\n")  # invalid: the running config is kept
     service.process.send_signal(signal.SIGHUP)

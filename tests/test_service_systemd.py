@@ -158,6 +158,10 @@ def test_install_enables_and_starts_it_ready_with_its_timings(installed: Sandbox
     assert text.startswith("ready ") or "microphone" in text, text
     assert installed.sh("id -nG secondself").split()[0] == "secondself"
     assert installed.sh("stat -c '%U %a' /var/lib/secondself") == "secondself 700"
+    # What libraries keep under $HOME (ONNX Runtime's device id, PulseAudio's runtime link)
+    # is in /run, not among the memories.
+    assert installed.sh("ls -A /var/lib/secondself") == "users"
+    assert "Microsoft" in installed.sh("ls -A /run/secondself")
 
 
 def test_journal_has_structured_fields_and_no_private_text(installed: Sandbox) -> None:
