@@ -31,6 +31,7 @@ from secondself.events import (
 from secondself.logs import EventLogger, JournalHandler, decode_fields, encode_fields
 from secondself.metrics import Metrics, scrape, serve_metrics
 from secondself.sdnotify import Notifier, keep_alive, watchdog_interval
+from tests.loop_thread import LoopThread
 
 pytestmark = pytest.mark.unit
 
@@ -104,39 +105,6 @@ def test_watchdog_interval_is_half_of_watchdog_usec() -> None:
 
 
 # -- the watchdog --------------------------------------------------------------------------------
-
-
-class LoopThread:
-    """An event loop on its own thread, as the daemon's would be."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def hang(self, release: threading.Event) -> threading.Event:
-        """Blocks the loop (a callback that never returns until released)."""
-        hung = threading.Event()
-
-        def block() -> None:
-            hung.set()
-            release.wait()
-
-        self.loop.call_soon_threadsafe(block)
-        assert hung.wait(5)
-        return hung
-
-    def close(self) -> None:
-        async def cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 def drain(sock: socket.socket) -> None:

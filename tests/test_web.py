@@ -5,12 +5,10 @@ guards a server on localhost needs (Host, Origin, body size)."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import socket
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +29,7 @@ from secondself.users import Household
 from secondself.web.http import HttpServer
 from secondself.web.server import serve_web
 from secondself.web.stores import UserStores
+from tests.loop_thread import LoopThread
 from tests.test_memory_support import files_containing, tiny_jpeg
 
 pytestmark = pytest.mark.e2e
@@ -48,30 +47,6 @@ MARKER = "zqxjwebmarker"  # a word in no other memory
 @pytest.fixture(scope="session")
 def embedder(model_store: ModelStore) -> LlamaEmbedder:
     return load_embedder(model_store, "all-minilm-l6-v2", threads=1)
-
-
-class LoopThread:
-    """An event loop on its own thread, as the daemon's is."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        async def cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        self.run(cancel_all())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 @dataclass
