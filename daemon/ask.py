@@ -76,6 +76,7 @@ def _ask(args: argparse.Namespace, app: App) -> int:
         parts = conversation.last_score or personal_score(result.reply, [], embedder)
     finally:
         conversations.close()
+        pool.close()  # the answer model it was handed
     report: dict[str, Any] = {
         "question": question,
         "persona": persona.name,

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from secondself.bus import Bus
@@ -47,22 +47,36 @@ def turn_settings(config: Config, persona: Persona) -> TurnSettings:
 
 
 def wake_routes(household: Household, primary: Route, primary_wake: str) -> dict[str, Route]:
-    """Every wake word the device answers to and whose persona it calls. The persona the
-    daemon was started as keeps its own wake word even if the registry gives it away."""
+    """Every wake word the device answers to and whose persona it calls.
+
+    The persona the daemon was started as takes `primary_wake` (its own, or the config's)
+    from an implicit default persona, but never from a persona written with that wake word:
+    someone chose it, and their questions must not go to another's memories."""
     registry = household.registry()
     for conflict in registry.conflicts:
         log.warning("%s: it wakes only the first", conflict)
-    return {**registry.routes, primary_wake: primary}
+    routes = dict(registry.routes)
+    owner = routes.get(primary_wake)
+    if owner is None or owner == primary or household.persona(*owner).implicit:
+        routes[primary_wake] = primary
+    else:
+        log.warning(
+            "wake word %s wakes persona %s of user %s (it was given to it), not persona %s of "
+            "user %s that the daemon runs as: give one of them another wake word",
+            primary_wake, owner.persona, owner.user, primary.persona, primary.user,
+        )  # fmt: skip
+    return routes
 
 
 class CameraOfAnother:
-    """The camera as seen by a persona of a user who does not own the device's camera."""
+    """The camera as seen by a persona other than the device's owner: its photos would be
+    saved among the owner's memories, under the owner's cloud policy, so it takes none."""
 
-    def __init__(self, owner: str) -> None:
+    def __init__(self, owner: Route) -> None:
         self._owner = owner
 
     def snapshot_for_voice(self) -> str | None:
-        return f"The camera saves pictures for {self._owner} only."
+        return f"The camera takes pictures for {self._owner.persona} of {self._owner.user} only."
 
 
 @dataclass
@@ -114,7 +128,9 @@ class Conversations:
         """Whose persona the wake word calls, and its conversation (made now if `make_all`
         did not)."""
         route = self.route(wake_word)
-        return route, self.get(route)
+        # Lock-free once made (at start): the event loop never waits on a store being opened.
+        made = self._made.get(route)
+        return route, made if made is not None else self.get(route)
 
     def make_all(self) -> list[str]:
         """Make every routed conversation now, at start (databases opened, voices loaded),
@@ -149,9 +165,9 @@ class Conversations:
                 )
             return store
 
-    def made(self) -> list[Conversation]:
+    def made_routes(self) -> list[tuple[Route, Conversation]]:
         with self._lock:
-            return list(self._made.values())
+            return list(self._made.items())
 
     def close(self) -> None:
         with self._lock:
@@ -166,8 +182,8 @@ class Conversations:
         config = for_persona(s.config, persona)
         spec = spec_for(s.models, config, persona.model)
         camera: SnapshotPort | None = self.camera
-        if route.user != self.primary.user and camera is not None:
-            camera = CameraOfAnother(self.primary.user)
+        if route != self.primary and camera is not None:
+            camera = CameraOfAnother(self.primary)
         return Conversation(
             s.bus,
             s.stt,
@@ -188,9 +204,23 @@ class Conversations:
         return voice
 
 
-def settings_for_all(
-    conversations: Conversations, change: Callable[[TurnSettings], TurnSettings]
-) -> None:
-    """Apply a settings change (a config reload) to every conversation made so far."""
-    for conversation in conversations.made():
-        conversation.settings = change(conversation.settings)
+def reload_settings(conversations: Conversations, config: Config) -> list[str]:
+    """A reload (SIGHUP): every conversation made so far takes the config's turn settings
+    and its persona's directives and cloud policy as written now, so `persona edit --backoff
+    never` stops cloud answers without a restart. Returns what could not be applied."""
+    problems = []
+    for route, conversation in conversations.made_routes():
+        try:
+            persona = conversations.household.persona(route.user, route.persona)
+        except SecondselfError as exc:
+            problems.append(f"persona {route.persona} of {route.user}: {exc}")
+            continue
+        fresh = turn_settings(for_persona(config, persona), persona)
+        conversation.settings = replace(
+            conversation.settings,
+            max_tokens=fresh.max_tokens,
+            top_k=fresh.top_k,
+            directives=fresh.directives,
+            backoff=fresh.backoff,
+        )
+    return problems

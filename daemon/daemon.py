@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from secondself.cloud import CloudAnswerModel
 from secondself.config import Config, load_config
 from secondself.console import EventPrinter
 from secondself.conversation import Conversation
-from secondself.conversations import Conversations, Shared, settings_for_all, wake_routes
+from secondself.conversations import Conversations, Shared, reload_settings, wake_routes
 from secondself.errors import SecondselfError
 from secondself.events import ButtonPressed, DaemonReady, DaemonStopping, Event, ModelLoaded
 from secondself.hw.setup import Hardware, announcer, start_hardware
@@ -37,6 +37,7 @@ from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Speaker
 from secondself.replies import ReplyRecorder
 from secondself.sdnotify import Notifier, keep_alive, watchdog_interval
 from secondself.users import Household, Route
+from secondself.vision import captioner_for
 from secondself.voice_loop import VoiceLoop
 from secondself.wake import load_wake_words
 from secondself.wavio import read_wav
@@ -89,6 +90,7 @@ def start_session(
     config = for_persona(app.config, persona)
     primary = Route(app.user, persona.name)
     routes = wake_routes(household, primary, config.wake.model)
+    given = pipeline is not None  # the caller's models are the caller's to close
     pipeline = pipeline or load_pipeline(config, app.models, app.bus, wake_words=list(routes))
     pool = ModelPool.from_config(config, app.bus)
     shared = Shared(
@@ -102,7 +104,8 @@ def start_session(
         cloud=CloudAnswerModel.from_config(config, app.bus),
     )
     # The model loaded at start (warm, timed with the others) is the pool's first.
-    pool.adopt(spec_for(app.models, config, persona.model), pipeline.answerer, persona.name)
+    spec = spec_for(app.models, config, persona.model)
+    pool.adopt(spec, pipeline.answerer, persona.name, hand_over=not given)
     conversations = Conversations(
         household, shared, primary, routes, voices={persona.voice: pipeline.synth}
     )
@@ -377,10 +380,13 @@ def _reload(session: Session, service: Service) -> None:
     ]
     # Plain attribute swaps: the listener thread reads its settings afresh on each use.
     session.loop.listener.settings = listener_settings(new)
-    settings_for_all(
-        session.conversations,
-        lambda settings: replace(settings, max_tokens=new.llm.max_tokens, top_k=new.memory.top_k),
-    )
+    for problem in reload_settings(session.conversations, new):
+        log.warning("reload: %s; its settings are kept", problem)
+    if session.hardware is not None:  # may a photo be described by the cloud model now?
+        owner = session.conversations.primary
+        with contextlib.suppress(SecondselfError):  # (the persona was checked just above)
+            backoff = session.conversations.household.persona(*owner).backoff
+            session.hardware.device.captioner = captioner_for(new, backoff, [])
     logs.set_level(new.log.level)
     service.config = new
     summary = f"config reloaded: applied {', '.join(live) or 'no change'}"

@@ -51,7 +51,7 @@ RULES: tuple[Rule, ...] = (
     _rule(
         Intent.SNAPSHOT,
         # Not a question about pictures taken before ("Did I take a picture yesterday?").
-        r"^(?!.*\b(did|have|had|when|which|how many)\b)"
+        r"^(?!(did|do|have|had|has|when|which|how many|where|why)\b)"
         r".*\b(take|snap|make) (a |another )?(picture|photo|snapshot)\b",
         "Take a picture.",
     ),

@@ -223,12 +223,15 @@ class ModelPool:
         self._checkin(spec)
         return PooledModel(self, spec, persona)
 
-    def adopt(self, spec: ModelSpec, model: LoadedModel, persona: str = "") -> PooledModel:
+    def adopt(
+        self, spec: ModelSpec, model: LoadedModel, persona: str = "", hand_over: bool = True
+    ) -> PooledModel:
         """A model loaded elsewhere (at start, timed with the other stages) joins the pool:
-        it counts against the budget and may be unloaded like any other."""
+        it counts against the budget and may be unloaded like any other. `hand_over`: the
+        pool closes it with the others; else its owner does (a model shared by tests)."""
         with self._lock:
             if spec not in self._entries:
-                self._entries[spec] = _Entry(model, self._estimate(spec), adopted=True)
+                self._entries[spec] = _Entry(model, self._estimate(spec), adopted=not hand_over)
         return PooledModel(self, spec, persona)
 
     def loaded(self) -> list[str]:

@@ -121,6 +121,11 @@ def _edit(args: argparse.Namespace, app: App) -> int:
         app.user, args.name, lambda p: replace(p, **changes)
     )
     print(f"changed persona {edited.name}: {_summary(edited)}")
+    print(
+        "a running daemon applies new directives and backoff on `systemctl reload "
+        "secondself`; a new wake word, voice or model after `systemctl restart secondself`",
+        file=sys.stderr,
+    )
     return 0
 
 

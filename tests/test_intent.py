@@ -26,6 +26,8 @@ pytestmark = pytest.mark.unit
         ("Take a picture.", Intent.SNAPSHOT, ""),
         ("Could you take a photo of this?", Intent.SNAPSHOT, ""),
         ("Please snap another picture.", Intent.SNAPSHOT, ""),
+        ("Take a picture of what I have here.", Intent.SNAPSHOT, ""),
+        ("Take a photo of the receipt which I just got.", Intent.SNAPSHOT, ""),
         ("Did I take a picture yesterday?", Intent.ASK, "Did I take a picture yesterday?"),
         (
             "When did I take a photo of the garden?",

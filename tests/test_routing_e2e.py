@@ -16,8 +16,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from secondself.app import App
+from secondself.bus import Bus
 from secondself.cli import main
+from secondself.config import load_config
+from secondself.conversations import Conversations, reload_settings
+from secondself.daemon import Session, start_session
 from secondself.models import ModelStore
+from secondself.pipeline import Pipeline, load_pipeline
+from secondself.users import Route
 from secondself.wavio import write_wav
 from tests.conftest import Say, silence
 
@@ -184,3 +191,95 @@ def test_a_persona_that_cannot_start_wakes_no_one(
     )
     assert [t[:2] for t in turns(events)] == [("default", "personal")]
     assert "wake word alexa (persona personal of alice) is off" in LOGS[-1]
+
+
+# --- the daemon's session over a household, without audio ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def pipeline(model_store: ModelStore) -> Pipeline:
+    return load_pipeline(load_config(), model_store, Bus())
+
+
+def session_for(home: Path, pipeline: Pipeline, user: str = "default") -> tuple[App, Session]:
+    """The daemon's session as `secondself --home HOME --user USER run` makes it."""
+    app = App(home_override=str(home), user=user)
+    return app, start_session(app, Collector(), pipeline)
+
+
+class Collector:
+    def play(self, speech: object) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_wake_word_someone_was_given_is_never_taken_by_the_daemons_persona(
+    tmp_path: Path, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bob's persona was created with "alexa"; the config's wake word becomes "alexa" too.
+    Bob keeps it: his questions must not be answered from the default user's memories."""
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "user", "add", "bob", "--wake", "alexa"]) == 0
+    monkeypatch.setenv("SECONDSELF_WAKE_MODEL", "alexa")
+    _, session = session_for(home, pipeline)
+    try:
+        assert session.conversations.route("alexa") == ("bob", "personal")
+    finally:
+        session.close()
+    # Started as bob, the daemon's own persona has it, naturally.
+    _, session = session_for(home, pipeline, user="bob")
+    try:
+        assert session.conversations.route("alexa") == ("bob", "personal")
+    finally:
+        session.close()
+
+
+def test_reload_rereads_personas_and_only_the_devices_owner_takes_pictures(
+    tmp_path: Path, pipeline: Pipeline
+) -> None:
+    home = tmp_path / "home"
+    cli = ["--home", str(home)]
+    assert main([*cli, "persona", "create", "work", "--wake", "alexa"]) == 0
+    app, session = session_for(home, pipeline)
+    try:
+        _, work = session.conversations.for_wake("alexa")
+        assert work.settings.backoff == "never"
+        assert main([*cli, "persona", "edit", "work", "--backoff", "with-memories"]) == 0
+        assert reload_settings(session.conversations, app.config) == []  # as SIGHUP does
+        assert work.settings.backoff == "with-memories"  # no restart needed
+
+        # The device's camera belongs to the persona the daemon runs as: another persona's
+        # "take a picture" is refused (its photo would land among the owner's memories).
+        camera = Shutter()
+        conversations = Conversations(
+            session.conversations.household,
+            session.conversations.shared,
+            Route("default", "personal"),
+            {"alexa": Route("default", "work")},
+            camera=camera,
+            voices={"en_US-joe-medium": pipeline.synth},
+        )
+        try:
+            _, as_work = conversations.for_wake("alexa")
+            assert as_work.camera is not None
+            refusal = as_work.camera.snapshot_for_voice()
+            assert refusal == "The camera takes pictures for personal of default only."
+            assert conversations.get(Route("default", "personal")).camera is camera
+            assert camera.taken == 0
+        finally:
+            conversations.close()
+    finally:
+        session.close()
+
+
+class Shutter:
+    """A camera port that counts the pictures it is asked to take."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+
+    def snapshot_for_voice(self) -> str | None:
+        self.taken += 1
+        return None
