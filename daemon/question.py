@@ -2,12 +2,13 @@
 
 "What did I photograph yesterday?" asks for the photos taken yesterday, every one of them;
 "Did I photograph a bicycle on Monday?" for Monday's photos about a bicycle. "What did I eat
-yesterday?" names a time, but not the time a memory was made (the meal may have been told
-about today), so it is searched by its words alone.
+yesterday?" or "What did the doctor say yesterday?" name a time, but not the time a memory was
+made (it may have been told about today), so they are searched by their words alone.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from secondself.score import content_words
@@ -17,12 +18,14 @@ PHOTO_WORDS = frozenset(
     """photo photos photograph photographs photographed picture pictures pic pics snapshot
     snapshots snap snaps snapped""".split()
 )
-# Making a memory: a time phrase next to one of these says when the memory was made.
+# Making a memory: a time phrase next to one of these, said by "I" or "you", says when the
+# memory was made ("what did I say yesterday"; not "what did the doctor say yesterday").
 SAVING_WORDS = PHOTO_WORDS | frozenset(
     """save saved say said tell told note noted notes record recorded remember remembered
-    mention mentioned show showed shown take took taken store stored add added memo memos
-    ask asked""".split()
+    mention mentioned show showed shown store stored add added memo memos ask asked""".split()
 )
+TAKING = frozenset({"take", "took", "taken"})  # of a photo, yes; of medicine, no
+_SPEAKER = re.compile(r"\b(i|you|we)\b")
 # Words of a listing question that name nothing to look for.
 LISTING_WORDS = frozenset(
     "you me anything something everything all thing things stuff list give any how many".split()
@@ -42,7 +45,8 @@ def asked(question: str) -> Asked:
     rest = text if phrase is None else f"{text[: phrase.start]} {text[phrase.end :]}"
     words = content_words(rest)
     photos = bool(words & PHOTO_WORDS)
-    if phrase is not None and not words & SAVING_WORDS:
+    made = photos or bool(words & SAVING_WORDS and _SPEAKER.search(rest))
+    if phrase is not None and not made:
         phrase = None  # a time of something else, not of making a memory
-    about = words - SAVING_WORDS - LISTING_WORDS
+    about = words - SAVING_WORDS - TAKING - LISTING_WORDS
     return Asked(phrase, photos, listing=(phrase is not None or photos) and not about)

@@ -22,6 +22,7 @@ _PAST = re.compile(r"\b(was|were|used to|before|previous|previously|old|earlier|
 # MiniLM puts paraphrases above 0.5 and same-topic-other-thing pairs around 0.3-0.5.
 RELEVANT = 0.5  # on meaning alone
 RELEVANT_WITH_WORDS = 0.3  # when the memory also shares a searched word with the question
+LISTING_MAX = 100  # memories one listing answer counts ("... And 12 more.")
 FORGET_SIMILARITY = 0.55  # "forget X" without a literal match forgets one close memory
 
 
@@ -76,14 +77,19 @@ class PersonaMemory:
             results = self._search(question, replace(where, kinds=(Kind.IMAGE,)), k, ask.listing)
         if not results and not (ask.photos and ask.listing):
             results = self._search(question, where, k, ask.listing)
+        if not results and span is not None and not ask.listing:
+            # "What did I say about the boiler yesterday?" told today: the words still find it.
+            results = self._search(question, replace(where, since=None, until=None), k, False)
         return [self._source(r, now) for r in results]
 
     def _search(
         self, question: str, where: SearchFilter, k: int, listing: bool
     ) -> list[SearchResult]:
-        results = self.store.search(question, where, limit=k)
-        # A listing's filter has chosen already: every memory of that time answers it.
-        return results if listing else [r for r in results if _relevant(r)]
+        if listing:
+            # The filter has chosen already: every memory of that time answers it (all of
+            # them, up to a bound, so "and 12 more" counts them all, not the top k).
+            return self.store.search(question, where, limit=max(k, LISTING_MAX))
+        return [r for r in self.store.search(question, where, limit=k) if _relevant(r)]
 
     @staticmethod
     def _source(r: SearchResult, now: datetime) -> Recalled:

@@ -119,7 +119,10 @@ def _part(day_offset: int, part: str) -> Callable[[datetime], Span]:
 
 def _night(day_offset: int) -> Callable[[datetime], Span]:
     def span(now: datetime) -> Span:
-        day = now.date() + timedelta(days=day_offset)
+        # Before 06:00 it is still the night that began yesterday: "tonight" and "last
+        # night" both mean that one (not a night that has not begun).
+        offset = day_offset if now.hour >= NIGHT[1] else -1
+        day = now.date() + timedelta(days=offset)
         return _at(day, now, NIGHT[0]), _at(day + timedelta(days=1), now, NIGHT[1])
 
     return span

@@ -54,6 +54,10 @@ LAST_WEEK = local("2026-02-25 09:40")  # Wednesday of last week
         ("Did I photograph a bicycle yesterday?", "yesterday", True, False),
         # A time, but not of making a memory: searched by its words only.
         ("What did I eat yesterday?", None, False, False),
+        # Times of what others said or of what was done, not of telling it to the device.
+        ("What did the doctor say yesterday?", None, False, False),
+        ("What did my boss tell me last week?", None, False, False),
+        ("What medicine did I take yesterday?", None, False, False),
         ("When is my birthday?", None, False, False),
         ("What's the time?", None, False, False),
         ("What is my dog called?", None, False, False),
@@ -206,8 +210,21 @@ def test_photo_words_prefer_photos_and_other_questions_are_unchanged(rig: PhotoR
     ]
     # A time phrase about something else is not a filter: last week's memory is found.
     assert shop.id in {s.memory_id for s in memory.recall("Which shop closes at six today?", 5)}
+    # Said "yesterday" of a fact told last week: nothing was saved yesterday about it, so
+    # the words find it anyway (a question, not a listing).
+    found = memory.recall("What did I say about the shop on Elm Street yesterday?", 5)
+    assert shop.id in {s.memory_id for s in found}
     talk = conversation(rig.store, ScriptedAnswerModel(["never used"]))
     assert asyncio.run(talk.answer("Is there a picture of my bicycle?")).reply == (
         "Yesterday at 14:05 you photographed: your new red bicycle."
     )
     assert asyncio.run(talk.answer("What is my sister's name?")).reply == DONT_KNOW
+
+
+@pytest.mark.e2e
+def test_a_listing_counts_every_memory_of_its_time_not_only_the_top_k(rig: PhotoRig) -> None:
+    for minute in range(8):  # more memories of yesterday than a question's top 5
+        rig.store.remember(f"Shopping item {minute}: oat milk", created=YESTERDAY_1405 + minute)
+    talk = conversation(rig.store, ScriptedAnswerModel(["never used"]))
+    reply = asyncio.run(talk.answer("What did I save yesterday?")).reply
+    assert reply.count("Yesterday at 14:") == 3 and reply.endswith("And 5 more."), reply

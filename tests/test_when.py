@@ -29,6 +29,9 @@ RANGES = [
     (WEDNESDAY, "what did I save this afternoon", "2026-03-04 12:00", "2026-03-04 17:00", "this afternoon"),
     (WEDNESDAY, "what did I say yesterday evening", "2026-03-03 17:00", "2026-03-04 00:00", "yesterday evening"),
     (WEDNESDAY, "what did I tell you last night", "2026-03-03 18:00", "2026-03-04 06:00", "last night"),
+    # At 01:30 the night under way began yesterday, for "tonight" and "last night" alike.
+    ("2026-03-04 01:30", "what did I say tonight", "2026-03-03 18:00", "2026-03-04 06:00", "tonight"),
+    ("2026-03-04 01:30", "what did I tell you last night", "2026-03-03 18:00", "2026-03-04 06:00", "last night"),
     (WEDNESDAY, "what did I save today", "2026-03-04 00:00", "2026-03-05 00:00", "today"),
     (WEDNESDAY, "what did I save earlier today", "2026-03-04 00:00", "2026-03-04 10:30", "earlier today"),
     (WEDNESDAY, "what did I save the day before yesterday", "2026-03-02 00:00", "2026-03-03 00:00", "the day before yesterday"),
