@@ -33,7 +33,16 @@ def register_core(sub: Subparsers) -> None:
 
 
 def _registrars() -> list[Registrar]:
-    from secondself import ask, correct, daemon, doctor, fetch, persona_commands, snapshot
+    from secondself import (
+        ask,
+        correct,
+        daemon,
+        doctor,
+        fetch,
+        persona_commands,
+        snapshot,
+        web_command,
+    )
     from secondself.memory import commands as memory_commands
 
     return [
@@ -46,6 +55,7 @@ def _registrars() -> list[Registrar]:
         correct.register,
         snapshot.register,
         persona_commands.register,
+        web_command.register,
     ]
 
 

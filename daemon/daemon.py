@@ -305,8 +305,17 @@ async def _wind_down(session: Session, microphone: Any, listening: asyncio.Task[
 
 
 async def _start_metrics(service: Service, session: Session) -> HttpServer | None:
-    """/metrics and the web page (memories, conversations, live timings) on one port."""
+    """/metrics and the web page (memories, conversations, live timings) on one port. The
+    page needs the install's access token, kept in the data home (made on first start)."""
+    from secondself.web import access
+
     web = service.config.web
+    home = session.conversations.household.home
+    token: str | None = None
+    try:
+        token = await asyncio.to_thread(access.load_or_create, home)
+    except OSError as exc:  # no private page without a secret; /metrics is still served
+        log.error("web page: cannot keep its access token in %s: %s", home, exc)
     try:
         server = await serve_daemon_page(
             service.metrics.render,
@@ -316,11 +325,16 @@ async def _start_metrics(service: Service, session: Session) -> HttpServer | Non
             session.pipeline.embedder,
             session.loop.bus,
             session.conversations.primary.user,
+            token,
         )
     except OSError as exc:  # the daemon's job is the voice, not its page: carry on
         log.error("web page and metrics: cannot listen on %s:%d: %s", web.host, web.port, exc)
         return None
-    log.info("web page on http://%s:%d/ (metrics on /metrics)", web.host, web.port)
+    url = access.page_url(web.host, web.port)  # never the token: logs are read by many
+    if token is None:
+        log.info("metrics on %smetrics (no web page: it has no access token)", url)
+    else:
+        log.info("web page on %s (`secondself web` prints its link; metrics on /metrics)", url)
     return server
 
 

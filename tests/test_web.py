@@ -1,14 +1,21 @@
 """The web page's API against the real server on a loopback port, a real MemoryStore and the
 real MiniLM embedder: list, search, remember, forget (gone from every file), share,
-conversations with their score, correct, media, users kept apart, bad input, and the
-guards a server on localhost needs (Host, Origin, body size)."""
+conversations with their score and only the sources the persona may see, correct, media,
+users kept apart, bad input, and the guards a server on localhost needs (the access token
+and its cookie, Host, Origin, body size); the token file and `secondself web`; the page's
+own threads."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
+import os
 import socket
+import stat
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +23,9 @@ from typing import Any, TypeVar
 import pytest
 
 from secondself.bus import Bus
+from secondself.cli import main
 from secondself.embed import LlamaEmbedder, load_embedder
+from secondself.errors import UserError
 from secondself.events import AnswerDone, Transcript
 from secondself.memory.model import Kind, MediaInput, SearchFilter
 from secondself.memory.store import MemoryStore
@@ -26,6 +35,7 @@ from secondself.personas import Catalog, Defaults, Persona
 from secondself.recall import PersonaMemory
 from secondself.score import personal_score
 from secondself.users import Household
+from secondself.web import access
 from secondself.web.http import HttpServer
 from secondself.web.server import serve_web
 from secondself.web.stores import UserStores
@@ -71,6 +81,7 @@ class Page:
     bus: Bus
     metrics: Metrics
     server: HttpServer
+    token: str = field(repr=False)
     runner: LoopThread = field(repr=False)
 
     @property
@@ -89,7 +100,10 @@ class Page:
         headers: dict[str, str | None] | None = None,
         raw: bytes | None = None,
     ) -> Reply:
-        sent: dict[str, str | None] = {"Host": f"127.0.0.1:{self.port}"}
+        sent: dict[str, str | None] = {
+            "Host": f"127.0.0.1:{self.port}",
+            "Authorization": f"Bearer {self.token}",  # as a script would; None: without
+        }
         if method in ("POST", "DELETE"):
             sent["X-Secondself"] = "1"
         data = raw
@@ -120,9 +134,10 @@ def start_page(home: Path, embedder: LlamaEmbedder) -> Page:
     metrics = Metrics()
     bus.on(metrics.observe)
     stores = UserStores(household, embedder, bus)
+    token = access.load_or_create(home)  # as the daemon does on its first start
     runner = LoopThread()
-    server = runner.run(serve_web(metrics.render, "127.0.0.1", 0, stores, bus, "default"))
-    return Page(server.port, home, household, stores, bus, metrics, server, runner)
+    server = runner.run(serve_web(metrics.render, "127.0.0.1", 0, stores, bus, "default", token))
+    return Page(server.port, home, household, stores, bus, metrics, server, token, runner)
 
 
 def stop_page(page: Page) -> None:
@@ -156,7 +171,7 @@ def texts(reply: Reply) -> list[str]:
 
 
 def test_the_page_its_script_and_style_are_served_with_a_strict_policy(page: Page) -> None:
-    index = page.call("GET", "/")
+    index = page.call("GET", "/")  # with the token (as a bearer header here)
     assert index.status == 200 and index.headers["Content-Type"].startswith("text/html")
     assert b'<script src="/static/app.js"' in index.body
     assert "script-src 'self'" in index.headers["Content-Security-Policy"]
@@ -171,7 +186,9 @@ def test_the_page_its_script_and_style_are_served_with_a_strict_policy(page: Pag
 
 def test_metrics_are_still_served_beside_the_page(page: Page) -> None:
     page.bus.publish(Transcript(text="hello", duration_s=1.0, seconds=0.2))
-    reply = page.call("GET", "/metrics", headers={"Host": "prometheus.lan:8765"})
+    reply = page.call(
+        "GET", "/metrics", headers={"Host": "prometheus.lan:8765", "Authorization": None}
+    )  # no token: Prometheus scrapes as ever
     assert reply.status == 200
     assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert scrape(reply.body.decode().splitlines())["secondself_turns_total"] == 1
@@ -357,6 +374,42 @@ def test_conversations_show_the_turns_score_parts_and_sources(page: Page) -> Non
     assert turn["below_threshold"] is False
 
 
+def test_conversations_show_only_the_sources_the_persona_may_see_now(page: Page) -> None:
+    page.household.create_persona(
+        "default", Persona("work", None, "en_US-joe-medium", "qwen2.5-0.5b-instruct")
+    )
+    dog = page.remember(f"My dog is called Biscuit {MARKER}")  # personal's, then shared
+    page.remember("The quarterly numbers are due Friday", persona="work")
+
+    def share(visibility: str) -> None:
+        reply = page.call(
+            "POST", f"/api/memories/{dog}/visibility?persona=personal", {"visibility": visibility}
+        )
+        assert reply.status == 200, reply.body
+
+    def works_turn() -> dict[str, Any]:
+        reply = page.call("GET", "/api/conversations?persona=work")
+        assert reply.status == 200, reply.body
+        (turn,) = reply.json["turns"]
+        assert (MARKER in reply.body.decode()) == bool(turn["sources"])
+        return dict(turn)
+
+    share("shared")
+    work = PersonaMemory(page.store(), "work")
+    question, answer = "What is my dog called?", "Your dog is called Biscuit."
+    work.remember_turn(question, answer, [s.memory_id for s in work.recall(question, 1)])
+    seen = works_turn()
+    assert [s["id"] for s in seen["sources"]] == [dog] and seen["score_parts"]["supporting_ids"]
+    share("private")  # to work, the memory is gone again: not its text, not its id
+    hidden = works_turn()
+    assert hidden["sources"] == [] and hidden["score_parts"]["supporting_ids"] == []
+    assert hidden["score"] < seen["score"] and hidden["answer"] == answer
+    share("shared")  # and back: read at every request, not kept from an earlier one
+    assert works_turn() == seen
+    personal = page.call("GET", "/api/conversations?persona=personal").json["turns"]
+    assert personal == []  # work's turn is work's own
+
+
 def test_correct_the_last_answer_as_the_cli_does(page: Page) -> None:
     assert_error(page.call("POST", "/api/correct", {"text": "Rex"}), 400, "nothing-to-correct")
     dog = page.remember("My dog is called Biscuit")
@@ -381,7 +434,11 @@ def test_correct_the_last_answer_as_the_cli_does(page: Page) -> None:
 def test_live_events_stream_with_what_was_said_redacted(page: Page) -> None:
     secret = "my bank pin is 9876"
     conn = http.client.HTTPConnection("127.0.0.1", page.port, timeout=10)
-    conn.request("GET", "/api/events", headers={"Host": f"127.0.0.1:{page.port}"})
+    conn.request(
+        "GET",
+        "/api/events",
+        headers={"Host": f"127.0.0.1:{page.port}", "Authorization": f"Bearer {page.token}"},
+    )
     response = conn.getresponse()
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/event-stream")
@@ -494,3 +551,156 @@ def test_changes_need_the_same_origin(page: Page) -> None:
     )
     assert_error(page.call("OPTIONS", "/api/memories"), 405)
     assert page.store().get(mine.json["id"]).text == "from the page"
+
+
+# --- the access token -----------------------------------------------------------------------
+
+
+def cookie_of(reply: Reply) -> str:
+    """The `name=value` a browser would send back from the reply's Set-Cookie."""
+    return reply.headers["Set-Cookie"].split(";")[0]
+
+
+def test_without_the_token_nothing_but_metrics_and_the_public_code(page: Page) -> None:
+    mine = page.remember(f"My locker code is {MARKER}")
+    anon: dict[str, str | None] = {"Authorization": None}
+    index = page.call("GET", "/", headers=anon)
+    assert index.status == 401 and index.headers["Content-Type"].startswith("text/plain")
+    assert b"secondself web" in index.body and b"<" not in index.body
+    for path in ("/api/memories", f"/api/memories/{mine}", "/api/users", "/api/conversations",
+                 "/api/events", f"/api/memories?q={MARKER}"):  # fmt: skip
+        reply = page.call("GET", path, headers=anon)
+        assert_error(reply, 401, "unauthorized")
+        assert reply.headers["WWW-Authenticate"].startswith("Bearer")
+        assert MARKER.encode() not in reply.body
+    assert_error(page.call("POST", "/api/memories", {"text": "x"}, headers=anon), 401)
+    assert_error(page.call("DELETE", f"/api/memories/{mine}", headers=anon), 401)
+    # A wrong token, in each place one can go, is no better than none.
+    wrong = "A" * len(page.token)
+    for headers in (
+        {"Authorization": f"Bearer {wrong}"},
+        {"Authorization": f"Bearer {page.token[:-1]}"},
+        {"Authorization": f"Basic {page.token}"},
+        {"Authorization": None, "Cookie": f"secondself={page.token}"},  # not our cookie's name
+        {
+            "Authorization": None,
+            "Cookie": cookie_of(page.call("GET", f"/?token={page.token}"))[:-1],
+        },
+    ):
+        assert_error(page.call("GET", "/api/memories", headers=headers), 401, "unauthorized")
+        assert page.call("GET", "/", headers=headers).status == 401
+    wrong_link = page.call("GET", f"/?token={wrong}", headers=anon)
+    assert wrong_link.status == 401 and b"secondself web" in wrong_link.body
+    assert "Set-Cookie" not in wrong_link.headers
+    assert page.store().get(mine).text == f"My locker code is {MARKER}"  # nothing changed
+    # The page's script and style are public code, and hold nothing of the user's.
+    assert page.call("GET", "/static/app.js", headers=anon).status == 200
+    assert page.call("GET", "/static/style.css", headers=anon).status == 200
+    assert page.call("GET", "/metrics", headers=anon).status == 200
+    # A script with the token as a bearer header gets in.
+    assert texts(page.call("GET", "/api/memories")) == [f"My locker code is {MARKER}"]
+
+
+def test_the_link_trades_its_token_for_a_strict_cookie_and_leaves_the_address(page: Page) -> None:
+    anon: dict[str, str | None] = {"Authorization": None}
+    link = page.call("GET", f"/?user=default&token={page.token}&persona=personal", headers=anon)
+    assert link.status == 200 and link.headers["Content-Type"].startswith("text/html")
+    cookie = link.headers["Set-Cookie"]
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "samesite", "path", "max-age"} <= attributes
+    assert "SameSite=Strict" in cookie and "Path=/;" in cookie
+    assert "Secure" not in cookie  # plain http on loopback: a Secure cookie would never be sent
+    # On to the page, without the token in the address (the browser replaces the entry).
+    body = link.body.decode()
+    assert 'http-equiv="refresh" content="0; url=/?user=default&amp;persona=personal"' in body
+    assert page.token not in body
+    assert link.headers["Referrer-Policy"] == "no-referrer"  # nor does it leak as a Referer
+    # The browser sends the cookie back: the page and the API answer.
+    jar: dict[str, str | None] = {"Authorization": None, "Cookie": cookie_of(link)}
+    index = page.call("GET", "/?user=default&persona=personal", headers=jar)
+    assert index.status == 200 and b'<script src="/static/app.js"' in index.body
+    other = "theme=dark; " + cookie_of(link) + "; lang=en"  # other local pages' cookies too
+    assert page.call("GET", "/api/users", headers={**jar, "Cookie": other}).status == 200
+    created = page.call("POST", "/api/memories", {"text": "from the browser"}, headers=jar)
+    assert created.status == 201
+    # A link with only the token goes on to the bare page.
+    bare = page.call("GET", f"/?token={page.token}", headers=anon).body.decode()
+    assert 'content="0; url=/"' in bare
+
+
+def test_the_token_file_is_made_once_private_and_atomically(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with pytest.raises(UserError, match="secondself run"):
+        access.read(home)  # `secondself web` never makes it: the daemon's user must own it
+    assert not home.exists()
+    tokens: list[str] = []
+    starts = [
+        threading.Thread(target=lambda: tokens.append(access.load_or_create(home)))
+        for _ in range(8)
+    ]
+    for start in starts:
+        start.start()
+    for start in starts:
+        start.join()
+    assert len(set(tokens)) == 1  # starts at once agree on one token
+    (token,) = set(tokens)
+    path = home / access.TOKEN_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text() == f"{token}\n" and len(token) >= 43
+    assert sorted(p.name for p in home.iterdir()) == [access.TOKEN_FILE]  # no temporary left
+    assert access.load_or_create(home) == token == access.read(home)  # kept across starts
+    path.chmod(0o644)  # someone loosened it: the next start takes the others' access away
+    assert access.load_or_create(home) == token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.write_text("short\n")  # not a token: a fresh one replaces it
+    with pytest.raises(UserError, match="not hold a valid token"):
+        access.read(home)
+    fresh = access.load_or_create(home)
+    assert fresh != token and access.read(home) == fresh
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    if os.geteuid() != 0:  # root reads anything
+        path.chmod(0)
+        with pytest.raises(UserError, match="sudo -u secondself"):
+            access.read(home)
+
+
+def test_secondself_web_prints_the_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("SECONDSELF_WEB_PORT", "9123")
+    assert main(["--home", str(home), "web"]) == 2
+    assert "secondself run" in capsys.readouterr().err
+    assert not home.exists()
+    token = access.load_or_create(home)
+    assert main(["--home", str(home), "web"]) == 0
+    assert capsys.readouterr().out == f"http://127.0.0.1:9123/?token={token}\n"
+    monkeypatch.setenv("SECONDSELF_WEB_HOST", "::")
+    assert main(["--home", str(home), "web"]) == 0
+    printed = capsys.readouterr()
+    assert printed.out == f"http://[::1]:9123/?token={token}\n"
+    assert "another machine" in printed.err
+    assert access.page_url("0.0.0.0", 8765) == "http://127.0.0.1:8765/"  # what the log says
+
+
+# --- what the page costs the voice ----------------------------------------------------------
+
+
+def test_the_page_answers_while_the_default_thread_pool_is_busy(page: Page) -> None:
+    """The voice's stages (STT, TTS, playback, generation) hold the loop's default thread
+    pool: the page has its own threads and neither waits for them nor takes theirs."""
+    page.remember("My dog is called Biscuit")
+    release = threading.Event()
+
+    async def occupy() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(1, thread_name_prefix="voice"))
+        loop.run_in_executor(None, release.wait)  # the voice's one thread, busy
+
+    page.runner.run(occupy())
+    try:
+        assert texts(page.call("GET", "/api/memories?q=dog")) == ["My dog is called Biscuit"]
+        assert page.call("GET", "/api/conversations").status == 200
+        assert page.call("GET", "/").status == 200
+    finally:
+        release.set()

@@ -1,8 +1,10 @@
 """The web page in a real browser: Debian's chromium, headless, driven by selenium through
 Debian's chromium-driver (never a downloaded one), against the real server and store.
 
-It opens the page, sees a remembered memory, searches, remembers, forgets one for good,
-corrects an answer, and watches live stage timings arrive as the bus publishes them."""
+It is refused without the page's link, opens the link (its token traded for a cookie and
+gone from the address bar), sees a remembered memory, searches, remembers, forgets one for
+good, corrects an answer, watches live stage timings arrive as the bus publishes them, and
+re-reads the lists once, not once per change, after a burst of changes made elsewhere."""
 
 from __future__ import annotations
 
@@ -89,8 +91,13 @@ def test_the_page_end_to_end_in_chromium(page: Page, browser: WebDriver) -> None
         "What is my dog called?", "Your dog is called Biscuit.", [dog]
     )
 
-    browser.get(f"{page.origin}/")
+    browser.get(f"{page.origin}/")  # no link, no cookie: how to get the link, nothing else
+    refused = browser.find_element(By.TAG_NAME, "body").text
+    assert "secondself web" in refused and "Biscuit" not in refused
+    browser.get(f"{page.origin}/?token={page.token}")  # what `secondself web` prints
     wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), "load")
+    assert page.token not in browser.current_url and browser.current_url.startswith(page.origin)
+    assert page.token not in str(browser.execute_script("return document.cookie"))  # HttpOnly
     assert "My dog is called Biscuit" in memory_texts(browser)
     turn = browser.find_element(By.CSS_SELECTOR, "#turn-list .turn")
     assert "Your dog is called Biscuit." in turn.text and "personal score" in turn.text
@@ -153,3 +160,28 @@ def test_the_page_end_to_end_in_chromium(page: Page, browser: WebDriver) -> None
     log = browser.find_element(By.ID, "event-log").text
     assert "Transcript" in log and "SpeakingDone" in log
     assert said not in browser.find_element(By.TAG_NAME, "body").text
+
+    # Changes made elsewhere (by voice, the CLI) in a burst: one re-read, once quiet for 2 s.
+    def idle(d: WebDriver) -> bool:
+        return bool(d.execute_script(
+            "return refresh.since === null && !refresh.running && refresh.timer === null"
+        ))  # fmt: skip
+
+    def fetches(d: WebDriver) -> list[float]:
+        found = d.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".filter((e) => e.name.includes('/api/conversations')).map((e) => e.startTime)"
+        )
+        return [float(t) for t in found]
+
+    wait(browser, idle, "no re-read pending")
+    before = len(fetches(browser))
+    burst = [f"Burst note number {n}" for n in range(5)]
+    for text in burst:
+        page.store().remember(text)  # each publishes MemorySaved
+    burst_end = float(browser.execute_script("return performance.now()"))
+    wait(browser, lambda d: memory_texts(d)[:1] == [burst[-1]], "the burst listed")
+    wait(browser, idle, "the re-read done")
+    after = fetches(browser)[before:]
+    assert len(after) == 1, after
+    assert after[0] - burst_end > 1500  # the bus was quiet for a while first

@@ -1,8 +1,11 @@
 """The page's JSON API: one user at a time (`?user=`), seen as one persona (`?persona=`).
 
 Every route reads its parameters, then does its blocking work (files, SQLite, embedding)
-in one worker thread. Errors are one line of JSON: an unknown user, persona or memory is
-404, bad input 400, and nothing is changed by a request that fails.
+in the page's own small thread pool, never the loop's default one: the voice's stages (STT,
+TTS, playback, generation) run there, and a page must not make them wait for a thread.
+
+Errors are one line of JSON: an unknown user, persona or memory is 404, bad input 400, and
+nothing is changed by a request that fails. Who may ask at all is `access.py`'s business.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from secondself.bus import Bus
@@ -34,6 +38,9 @@ MEDIA_TYPES = {
 }  # fmt: skip
 PAGE_LIMIT = 100
 OFFSET_LIMIT = 100_000
+WORKERS = 2  # threads for the page's blocking work: one slow request leaves one for the rest
+
+T = TypeVar("T")
 
 Route = Callable[[Request, tuple[str, ...]], Awaitable[Response]]
 
@@ -50,6 +57,7 @@ class WebApi:
         self.bus = bus
         self.default_user = default_user
         self.turns = TurnScores(stores.embedder)
+        self._executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="secondself-web")
         self.routes: list[tuple[str, re.Pattern[str], Route]] = [
             ("GET", re.compile(r"/api/users"), self.users),
             ("GET", re.compile(r"/api/personas"), self.personas),
@@ -63,6 +71,15 @@ class WebApi:
             ("GET", re.compile(r"/api/media/([0-9a-f]{64})\.([a-z0-9]{1,8})"), self.media),
             ("GET", re.compile(r"/api/events"), self.events),
         ]
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """`work()` in the page's own threads (it blocks: files, SQLite, embedding)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    def close(self) -> None:
+        """Drop the work not started yet and wait for the requests in flight (their store
+        closes next)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def handle(self, request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
@@ -97,7 +114,7 @@ class WebApi:
     # --- users and personas -------------------------------------------------------------
 
     async def users(self, request: Request, _: tuple[str, ...]) -> Response:
-        names = await asyncio.to_thread(self.stores.household.users)
+        names = await self.run(self.stores.household.users)
         return json_response({"users": names, "default": self.default_user})
 
     async def personas(self, request: Request, _: tuple[str, ...]) -> Response:
@@ -107,7 +124,7 @@ class WebApi:
             found = self.stores.household.book(user).all()
             return {"user": user, "personas": [_persona_json(p) for p in found]}
 
-        return json_response(await asyncio.to_thread(work))
+        return json_response(await self.run(work))
 
     # --- memories -----------------------------------------------------------------------
 
@@ -134,7 +151,7 @@ class WebApi:
             shown = [memory_json(who.user, m) for m in found[:limit]]
             return {"memories": shown, "next_offset": more}
 
-        return json_response(await asyncio.to_thread(work))
+        return json_response(await self.run(work))
 
     async def memory(self, request: Request, match: tuple[str, ...]) -> Response:
         def work() -> dict[str, Any]:
@@ -144,7 +161,7 @@ class WebApi:
             found = actions.get_visible(self.stores.get(who.user), int(match[0]), who.persona.name)
             return memory_json(who.user, found)
 
-        return json_response(await asyncio.to_thread(work))
+        return json_response(await self.run(work))
 
     async def remember(self, request: Request, _: tuple[str, ...]) -> Response:
         body = request.json()
@@ -161,7 +178,7 @@ class WebApi:
             )
             return memory_json(who.user, memory)
 
-        return json_response(await asyncio.to_thread(work), 201)
+        return json_response(await self.run(work), 201)
 
     async def forget(self, request: Request, match: tuple[str, ...]) -> Response:
         def work() -> dict[str, Any]:
@@ -175,7 +192,7 @@ class WebApi:
                 "media_removed": list(report.media_removed),
             }
 
-        return json_response(await asyncio.to_thread(work))
+        return json_response(await self.run(work))
 
     async def share(self, request: Request, match: tuple[str, ...]) -> Response:
         visibility = params.visibility(request.json())
@@ -188,7 +205,7 @@ class WebApi:
             memory = actions.set_visibility(store, int(match[0]), who.persona.name, visibility)
             return memory_json(who.user, memory)
 
-        return json_response(await asyncio.to_thread(work))
+        return json_response(await self.run(work))
 
     async def media(self, request: Request, match: tuple[str, ...]) -> Response:
         digest, ext = match  # the route admits only hex and [a-z0-9]: no '/', no '..'
@@ -200,7 +217,7 @@ class WebApi:
                 raise HttpError(404, "media-unknown", f"no media file {digest}.{ext}")
             return path.read_bytes()
 
-        data = await asyncio.to_thread(work)
+        data = await self.run(work)
         kind = MEDIA_TYPES.get(ext, "application/octet-stream")
         extra = (("Content-Security-Policy", "default-src 'none'; sandbox"),)
         return Response(200, data, kind, extra)
@@ -222,7 +239,7 @@ class WebApi:
             )
             return {"turns": turns, "next_offset": more, "threshold": who.persona.threshold}
 
-        return json_response(await asyncio.to_thread(work))
+        return json_response(await self.run(work))
 
     async def correct(self, request: Request, _: tuple[str, ...]) -> Response:
         said = params.text(request.json(), "text")
@@ -235,7 +252,7 @@ class WebApi:
             fixed = correct_last(store, who.persona.name, said, Source.WEB)
             return {"id": fixed.memory.id, "text": fixed.memory.text, "corrects": fixed.corrects}
 
-        return json_response(await asyncio.to_thread(work), 201)
+        return json_response(await self.run(work), 201)
 
     # --- live ---------------------------------------------------------------------------
 

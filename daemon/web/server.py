@@ -9,6 +9,7 @@ from secondself.config import Config
 from secondself.memory.store import MemoryStore
 from secondself.protocols import Embedder
 from secondself.users import Household
+from secondself.web.access import Access
 from secondself.web.api import WebApi
 from secondself.web.guard import Hosts
 from secondself.web.http import HttpServer, serve
@@ -23,11 +24,19 @@ async def serve_web(
     stores: UserStores,
     bus: Bus,
     default_user: str,
+    token: str,
 ) -> HttpServer:
-    """Serve /metrics, the page and its API on host:port (OSError when the port is taken).
-    Closing the server ends the live streams and closes the stores it opened."""
-    site = Site(render_metrics, WebApi(stores, bus, default_user), Hosts.for_host(host))
-    server = await serve(site, host, port)
+    """Serve /metrics, the page and its API on host:port; the page and the API only to
+    requests with `token` (OSError when the port is taken). Closing the server ends the
+    live streams, waits for the page's requests in flight and closes the stores it opened."""
+    api = WebApi(stores, bus, default_user)
+    site = Site(render_metrics, api, Hosts.for_host(host), Access(token))
+    try:
+        server = await serve(site, host, port)
+    except OSError:
+        api.close()
+        raise
+    server.on_close(api.close)
     server.on_close(stores.close)
     return server
 
@@ -40,10 +49,14 @@ async def serve_daemon_page(
     embedder: Embedder,
     bus: Bus,
     default_user: str,
+    token: str | None,
 ) -> HttpServer:
     """The running daemon's page on web.host:web.port. `store_of` gives the daemon's own
-    store of a user (opened once, closed by the daemon): the page opens none of its own."""
+    store of a user (opened once, closed by the daemon): the page opens none of its own.
+    With no token (its file could not be made) only /metrics is served."""
+    if token is None:
+        return await serve(Site(render_metrics), config.web.host, config.web.port)
     stores = UserStores(household, embedder, bus, borrow=store_of)
     return await serve_web(
-        render_metrics, config.web.host, config.web.port, stores, bus, default_user
+        render_metrics, config.web.host, config.web.port, stores, bus, default_user, token
     )

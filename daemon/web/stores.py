@@ -4,7 +4,7 @@ A user name reaches the disk only through `Household.require` (a checked name, a
 that exists), so no request for one user opens another user's file. A store the daemon
 already holds is borrowed (never opened twice, never closed here); any other opens on first
 use and stays open until the server closes. Every method here blocks: call them in a
-worker thread (`asyncio.to_thread`).
+worker thread (the page's own: `WebApi.run`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,12 @@ A turn is kept as a `conversation_turn` memory ("Q: ...\\nA: ...") linked to the
 the answer drew on; the score is not stored. It is computed again here with the turn's own
 function (`personal_score`) over the same sources, their similarity to the question taken
 from the same embedder, so the page shows what the device said when it answered.
+
+Only the sources the persona may see now are shown and scored: a persona sees its own
+memories and the shared ones (`actions.visible`), and a source made private to another
+persona since the turn does not exist for it, not even as an id in the score's parts.
+Visibility is read from the store with every page, never from the cache: the cache is keyed
+by the very memories a view was made from, so a changed one makes a new view.
 """
 
 from __future__ import annotations
@@ -21,18 +27,18 @@ from secondself.memory.model import Kind, Memory, SearchFilter
 from secondself.memory.store import MemoryStore
 from secondself.protocols import Embedder
 from secondself.score import personal_score
+from secondself.web.actions import visible
 
 CACHE_SIZE = 512  # scored turns kept (each costs two small embeddings to score again)
+CacheKey = tuple[str, Memory, tuple[Memory, ...]]  # user, turn, the sources it is shown with
 
 
 class TurnScores:
-    """Turn views by content: a turn's question, answer and sources never change."""
+    """Turn views by content: the turn and the sources shown, as read for this page."""
 
     def __init__(self, embedder: Embedder) -> None:
         self._embedder = embedder
-        self._cache: OrderedDict[tuple[str, int, str, tuple[int, ...]], dict[str, Any]] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[CacheKey, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
     def page(
@@ -42,23 +48,26 @@ class TurnScores:
         where = SearchFilter(persona=persona, kinds=(Kind.CONVERSATION_TURN,))
         turns = store.recent(where, offset + limit + 1)[offset:]
         quotes = store.quotes()
-        views = [
-            self.view(user, store, turn, quotes.get(turn.id, []), threshold)
-            for turn in turns[:limit]
-        ]
+        shown = turns[:limit]
+        wanted = sorted({i for turn in shown for i in quotes.get(turn.id, [])})
+        found = store.get_many(wanted)  # read now: a source's visibility may have changed
+        views = []
+        for turn in shown:
+            used = [found[i] for i in quotes.get(turn.id, []) if i in found]
+            views.append(self.view(user, turn, [m for m in used if visible(m, persona)], threshold))
         return views, (offset + limit if len(turns) > limit else None)
 
     def view(
-        self, user: str, store: MemoryStore, turn: Memory, source_ids: Sequence[int], threshold: int
+        self, user: str, turn: Memory, sources: Sequence[Memory], threshold: int
     ) -> dict[str, Any]:
-        key = (user, turn.id, turn.text, tuple(source_ids))
+        """The turn scored over `sources` (those the persona may see)."""
+        key = (user, turn, tuple(sources))
         with self._lock:
             data = self._cache.get(key)
             if data is not None:
                 self._cache.move_to_end(key)
         if data is None:
-            found = store.get_many(list(source_ids))
-            data = score_turn(turn, [found[i] for i in source_ids if i in found], self._embedder)
+            data = score_turn(turn, sources, self._embedder)
             with self._lock:
                 self._cache[key] = data
                 while len(self._cache) > CACHE_SIZE:

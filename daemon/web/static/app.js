@@ -227,14 +227,48 @@ function logEvent(event) {
   while (log.children.length > 200) log.lastChild.remove();
 }
 
-let refreshTimer = null;
-function refreshSoon() { // memories changed elsewhere (by voice, the CLI): show them
-  clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(() => {
-    if (!$("search").value.trim()) loadMemories().catch((e) => say(e.message, true));
-    loadTurns().catch((e) => say(e.message, true));
-  }, 300);
+// Memories changed elsewhere (by voice, the CLI): show them, but gently. Every re-fetch
+// costs the daemon SQLite reads and embeddings, and a change comes right at the end of a
+// spoken turn, when a follow-up may start. So changes coalesce into one re-fetch, made
+// once the bus has been quiet for REFRESH_QUIET_MS (a turn in flight keeps it busy), at
+// most REFRESH_LATEST_MS after the first change, never twice within REFRESH_QUIET_MS,
+// never two at once, and not while the tab is hidden (it catches up when shown).
+const REFRESH_QUIET_MS = 2000;
+const REFRESH_LATEST_MS = 10000;
+const refresh = { since: null, timer: null, running: false, last: -Infinity };
+
+function scheduleRefresh() {
+  if (refresh.since === null || refresh.running || document.hidden) return;
+  clearTimeout(refresh.timer);
+  const now = performance.now();
+  const due = Math.max(Math.min(now + REFRESH_QUIET_MS, refresh.since + REFRESH_LATEST_MS),
+    refresh.last + REFRESH_QUIET_MS);
+  refresh.timer = setTimeout(refreshNow, Math.max(0, due - now));
 }
+
+async function refreshNow() {
+  refresh.timer = null;
+  if (refresh.since === null || refresh.running || document.hidden) return;
+  refresh.since = null;
+  refresh.running = true;
+  refresh.last = performance.now();
+  try {
+    const searching = $("search").value.trim() !== ""; // keep the search results shown
+    await Promise.all([searching ? null : loadMemories(), loadTurns()]);
+  } catch (e) {
+    say(e.message, true);
+  } finally {
+    refresh.running = false;
+    scheduleRefresh(); // changes that came meanwhile
+  }
+}
+
+function changedElsewhere() {
+  refresh.since = refresh.since ?? performance.now();
+  scheduleRefresh();
+}
+
+document.addEventListener("visibilitychange", scheduleRefresh);
 
 function listen() {
   const source = new EventSource("/api/events");
@@ -247,7 +281,8 @@ function listen() {
     const event = JSON.parse(message.data);
     logEvent(event);
     stage(event);
-    if (event.event === "MemorySaved" || event.event === "MemoryForgotten") refreshSoon();
+    if (event.event === "MemorySaved" || event.event === "MemoryForgotten") changedElsewhere();
+    else scheduleRefresh(); // the voice is busy: wait until it is quiet
   });
 }
 

@@ -1,0 +1,199 @@
+"""Who may read the page: whoever holds the install's access token.
+
+The page and its API hold every user's memories, and 127.0.0.1 is open to every local
+process and Unix account, so a request must prove it was given the token. The token is a
+random secret in `<data home>/web-token` (mode 0600, made atomically on the daemon's first
+start): under systemd the data home is the service's StateDirectory, readable only by the
+service's user and root. `secondself web` prints the page's link with it.
+
+- A browser opens `/?token=TOKEN` once: the page answers with an HttpOnly, SameSite=Strict
+  cookie and sends the browser on to `/` without the token in the address bar.
+- A script sends `Authorization: Bearer TOKEN`.
+
+Both are compared in constant time. `/metrics` needs no token: it holds no private text.
+Deleting the file and restarting the daemon makes a new token (every browser must then
+open the new link).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import re
+import secrets
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from secondself.errors import SecondselfError, UserError
+
+log = logging.getLogger(__name__)
+
+TOKEN_FILE = "web-token"
+TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 43 characters, 256 random bits
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,256}")  # what a token file may hold
+COOKIE_MAX_AGE_S = 400 * 24 * 3600  # the most a browser keeps a cookie (Chrome caps at 400 d)
+WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+SERVICE_HINT = (
+    "sudo -u secondself /opt/secondself/.venv/bin/secondself --home /var/lib/secondself web"
+)
+
+
+class Access:
+    """Checks a request's token (bearer header or cookie) against the install's."""
+
+    def __init__(self, token: str) -> None:
+        if not TOKEN_PATTERN.fullmatch(token):
+            raise ValueError("a web token is 32-256 characters of A-Z, a-z, 0-9, '-' and '_'")
+        self._token = token.encode("ascii")
+        # One cookie per install: two daemons on one machine (different ports, same
+        # 127.0.0.1 cookie jar) do not overwrite each other's. The name tells nothing of
+        # the secret (32 bits of its hash).
+        self.cookie_name = "secondself_" + hashlib.sha256(self._token).hexdigest()[:8]
+
+    def matches(self, given: str) -> bool:
+        """Whether `given` is the token (constant time: no timing tells how close it came)."""
+        return hmac.compare_digest(given.encode("utf-8", "replace"), self._token)
+
+    def allows(self, headers: Mapping[str, str]) -> bool:
+        """Whether the request carries the token, as a bearer header or as our cookie."""
+        scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer" and self.matches(credentials.strip()):
+            return True
+        return any(self.matches(value) for value in self._cookies(headers.get("cookie", "")))
+
+    def _cookies(self, header: str) -> list[str]:
+        """The values of our cookie in a Cookie header (other local pages set theirs too)."""
+        found = []
+        for pair in header.split(";"):
+            name, equals, value = pair.partition("=")
+            if equals and name.strip() == self.cookie_name:
+                found.append(value.strip().strip('"'))
+        return found
+
+    def cookie(self) -> str:
+        """The Set-Cookie value that lets this browser in: script cannot read it, and no
+        request another site starts (link, form, fetch, image) carries it."""
+        token = self._token.decode("ascii")
+        return (
+            f"{self.cookie_name}={token}; Path=/; Max-Age={COOKIE_MAX_AGE_S}; "
+            "HttpOnly; SameSite=Strict"
+        )
+
+
+# --- the token file -------------------------------------------------------------------------
+
+
+def load_or_create(home: Path) -> str:
+    """The install's token, made on first use (for the daemon: it owns the data home).
+
+    A new token is written to a private temporary file (0600) and linked into place, so a
+    reader never sees a half-written file and two starts at once agree on one token.
+    OSError when the data home cannot be written."""
+    path = home / TOKEN_FILE
+    try:
+        token = _read(path)
+    except FileNotFoundError:
+        return _create(path)
+    if not TOKEN_PATTERN.fullmatch(token):
+        log.warning("%s does not hold a valid token: a new one replaces it", path)
+        return _create(path, replace=True)
+    _keep_private(path)
+    return token
+
+
+def read(home: Path) -> str:
+    """The install's token, for `secondself web` (never creates one: the file must belong
+    to the daemon's user, so only the daemon makes it). UserError when it cannot be read."""
+    path = home / TOKEN_FILE
+    try:
+        token = _read(path)
+    except FileNotFoundError:
+        raise UserError(
+            "web-no-token",
+            f"no web page token in {home} yet: the daemon makes it when it starts "
+            "(`secondself run`); under systemd use --home /var/lib/secondself",
+        ) from None
+    except PermissionError:
+        raise UserError(
+            "web-token-unreadable",
+            f"cannot read {path}: it belongs to the daemon's user; under systemd run "
+            f"`{SERVICE_HINT}` (or as root)",
+        ) from None
+    except OSError as exc:
+        raise SecondselfError("web-token-unreadable", f"cannot read {path}: {exc}") from None
+    if not TOKEN_PATTERN.fullmatch(token):
+        raise UserError(
+            "web-token-invalid",
+            f"{path} does not hold a valid token: delete it and restart the daemon",
+        )
+    return token
+
+
+def _read(path: Path) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        return file.read(1024).decode("ascii", "replace").strip()
+
+
+def _create(path: Path, replace: bool = False) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)  # exactly, whatever the umask
+            os.write(fd, f"{token}\n".encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if replace:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)  # fails if another start made it first
+            except FileExistsError:
+                return load_or_create(path.parent)  # theirs wins: one token for both
+            except OSError:  # a file system without hard links
+                os.replace(temporary, path)
+        _sync_folder(path.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    return token
+
+
+def _keep_private(path: Path) -> None:
+    """A token file others can read is no secret: take their access away (and say so)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("%s was readable by others (mode %o): now 0600", path, mode)
+        path.chmod(0o600)
+
+
+def _sync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# --- the page's address ---------------------------------------------------------------------
+
+
+def page_url(host: str, port: int, token: str | None = None) -> str:
+    """The page's address for a browser on this machine (a wildcard host is loopback)."""
+    if host in WILDCARDS:
+        host = "::1" if host == "::" else "127.0.0.1"
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    url = f"http://{host}:{port}/"
+    return f"{url}?token={token}" if token is not None else url
