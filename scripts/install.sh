@@ -160,6 +160,8 @@ do_install() {
   say "installed in $PREFIX; data in $STATE_DIR; config in $CONFIG_DIR/config.toml"
   say "logs: journalctl -u secondself -f    status: systemctl status secondself"
   say "metrics: curl http://127.0.0.1:8765/metrics    reload config: systemctl reload secondself"
+  say "web page: its link (with the access token) from" \
+      "sudo -u $SERVICE_USER $PREFIX/.venv/bin/secondself --home $STATE_DIR web"
 }
 
 do_uninstall() {
