@@ -12,7 +12,7 @@ import pytest
 from numpy.typing import NDArray
 
 from secondself.convert.minilm_gguf import convert, gguf_tensors, read_vocab
-from secondself.embed import LlamaEmbedder, load_embedder
+from secondself.embed import LlamaEmbedder, load_embedder, pack
 from secondself.errors import ModelError
 from secondself.models import ModelStore
 
@@ -154,6 +154,23 @@ def test_rows_are_unit_float32_and_batching_changes_nothing(embedder: LlamaEmbed
 
 
 @pytest.mark.e2e
+def test_sharing_out_over_threads_gives_the_same_rows_in_order(
+    converted: Path, embedder: LlamaEmbedder
+) -> None:
+    texts = [f"{s} ({n})" for n in range(12) for s in SENTENCES] + ["word " * 600, "end"]
+    shared = LlamaEmbedder(converted, threads=2, pack_tokens=64)  # many passes to share
+    rows = shared.embed(texts)
+    again = shared.embed(texts)  # the worker contexts are reused
+    one = embedder.embed(texts)  # one thread, one context
+    assert rows.shape == one.shape == (len(texts), 384)
+    assert np.min(np.sum(rows * one, axis=1)) > 0.9999
+    np.testing.assert_allclose(rows, again, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    single = shared.embed(["what is my dog called?"])  # a query: the all-threads context
+    assert float(single[0] @ embedder.embed(["what is my dog called?"])[0]) > 0.9999
+
+
+@pytest.mark.e2e
 def test_a_text_longer_than_the_model_is_cut_not_refused(embedder: LlamaEmbedder) -> None:
     rows = embedder.embed(["word " * 700, "short", "again " * 300])
     assert rows.shape == (3, 384)
@@ -186,6 +203,22 @@ def test_loads_from_the_model_store(model_store: ModelStore) -> None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- unit: packing texts into forward passes -----------------------------------------------
+
+
+@pytest.mark.unit
+def test_pack_fills_passes_longest_first_and_keeps_every_text_once() -> None:
+    counts = [5, 300, 40, 512, 200, 7, 260]
+    groups = pack(counts, 512)
+    order = [i for group in groups for i in group]
+    assert sorted(order) == list(range(len(counts)))
+    assert [counts[i] for i in order] == sorted(counts, reverse=True)
+    assert all(sum(counts[i] for i in group) <= 512 for group in groups)
+    assert groups == [[3], [1], [6, 4, 2, 5, 0]]
+    assert pack([600, 3], 512) == [[0], [1]]  # longer than a pass: alone (llama.cpp cuts it)
+    assert pack([], 512) == []
 
 
 # --- unit: naming rules of the converter -------------------------------------------------

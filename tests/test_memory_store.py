@@ -143,6 +143,24 @@ def test_supersede_within_one_batch_and_older_news_does_not_win(store: MemorySto
     assert not store.get(old_news.id).current and store.get(b).current
 
 
+def test_a_bulk_add_supersedes_across_its_batches_like_one_by_one(tmp_path: Path) -> None:
+    from secondself.memory.model import NewMemory
+
+    # A graph exists before the import, and the two facts land in different batches: the
+    # later one must find the earlier one although it is not in the graph at the start.
+    with MemoryStore.open(tmp_path / "u", HashEmbedder(), graph_min=20) as store:
+        for n in range(30):
+            store.remember(f"shopping list item {n}: oat milk and bread")
+        assert store.graph_path.exists()
+        notes = [NewMemory(f"meeting notes page {n} about the budget") for n in range(200)]
+        notes[3] = NewMemory("my dog is called Biscuit")
+        notes[150] = NewMemory("my dog is called Rex")
+        ids = store.add(notes)
+        assert store.get(ids[3]).superseded_by == ids[150]
+        assert store.get(ids[150]).current
+        assert sum(store.get(i).current for i in ids) == 199
+
+
 def test_correction_outranks_what_it_corrects(store: MemoryStore) -> None:
     wrong = store.remember("the meeting with Dana is on Tuesday at the library")
     fix = store.remember(
@@ -250,6 +268,19 @@ def test_missing_or_corrupt_graph_is_rebuilt(tmp_path: Path) -> None:
             == target.id
         )
         assert (user / "memory.graph").exists()
+
+
+def test_large_graphs_are_built_with_more_links_and_keep_them(tmp_path: Path) -> None:
+    from secondself.memory import graph as g
+
+    small = g.Graph.empty(tmp_path / "small", 8, "m", expected=g.LARGE - 1)
+    large = g.Graph.empty(tmp_path / "large", 8, "m", expected=g.LARGE)
+    assert (small.connectivity, large.connectivity) == (g.CONNECTIVITY, g.CONNECTIVITY_LARGE)
+    rows = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    large.add(np.arange(50, dtype=np.int64), rows)
+    assert large.save()
+    loaded = g.Graph.load(tmp_path / "large", 8, "m")
+    assert loaded is not None and loaded.connectivity == g.CONNECTIVITY_LARGE
 
 
 def test_two_users_never_mix(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ supersede. The later `valid_from` wins, so importing old notes cannot retire new
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -90,6 +91,7 @@ def normalise(text: str) -> str:
     return s.strip()
 
 
+@functools.lru_cache(maxsize=4096)  # a saved fact is compared with many candidates
 def parse(text: str) -> Statement | None:
     """SUBJECT RELATION OBJECT if `text` is one short single-valued statement, else None."""
     s = normalise(text)
