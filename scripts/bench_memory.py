@@ -419,8 +419,9 @@ def main() -> int:
         f"`scripts/bench_memory.py {' '.join(sys.argv[1:])}` on {platform.machine()}, "
         f"Python {platform.python_version()}, {_versions()}; graph: usearch HNSW "
         f"{graph.DTYPE}, M={graph.CONNECTIVITY} (M={graph.CONNECTIVITY_LARGE} when built with "
-        f"{graph.LARGE:,} vectors or more), ef_add={graph.EXPANSION_ADD}, ef_search="
-        f"{graph.EXPANSION_SEARCH} ({graph.EXPANSION_SEARCH_LARGE} from {graph.LARGE:,}), "
+        f"{graph.LARGE:,} vectors or more), ef_add={graph.EXPANSION_ADD}, ef_search "
+        f"{graph.EXPANSION_SEARCH} up to {graph.MEDIUM:,}, {graph.EXPANSION_SEARCH_MEDIUM} above "
+        f"(M={graph.CONNECTIVITY}), {graph.EXPANSION_SEARCH_LARGE} (M={graph.CONNECTIVITY_LARGE}), "
         "40 candidates re-ranked exactly in SQLite; machine shared with other jobs",
         "",
     ]

@@ -12,9 +12,11 @@ file for the removed vectors' bytes and reports failure so the caller rebuilds i
 the caller also rebuilds when tombstones pile up (`needs_compaction`).
 
 Connectivity is chosen when a graph is built: M=16 below LARGE vectors, M=32 from there.
-On the benchmark's clustered data M=16 found only 0.53-0.56 of the true top-10 at 1M
-(ef_search 128; 0.89 even at ef_search 2048), M=32 found 0.96 at ef_search 128; below
-100k M=16 finds 0.98-1.0 at half the insert cost. A graph keeps the M it was built with.
+On the benchmark's clustered data (docs/benchmarks.md) M=16 found only 0.53-0.56 of the
+true top-10 at 1M (ef_search 128; 0.89 even at 2048), M=32 found 0.96 at ef_search 128.
+Smaller M=16 graphs need a wider search as they grow: 0.99 at 100k with ef_search 64, but
+at 300k 0.80 with 64 and 0.985 with 256. M=16 costs half as much per insert. A graph keeps
+the M it was built with (one that grew past LARGE is rebuilt with M=32 only on a rebuild).
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ TOMBSTONE = 1 << 62  # keys at or above this are placeholders, never memory ids
 CONNECTIVITY = 16
 CONNECTIVITY_LARGE = 32  # for graphs built with LARGE vectors or more
 EXPANSION_ADD = 128
-EXPANSION_SEARCH = 64
-EXPANSION_SEARCH_LARGE = 128
+EXPANSION_SEARCH = 64  # M=16 graphs of up to MEDIUM vectors
+EXPANSION_SEARCH_MEDIUM = 256  # M=16 graphs above MEDIUM
+EXPANSION_SEARCH_LARGE = 128  # M=32 graphs
+MEDIUM = 100_000
 LARGE = 300_000
 DTYPE = "f16"  # half the memory of f32; the store re-ranks candidates with exact f32
 
@@ -139,8 +143,7 @@ class Graph:
         ran out (returned fewer than `count` entries, tombstones included)."""
         if len(self) == 0:
             return np.zeros(0, dtype=np.int64), True
-        # Larger graphs need a wider beam for the same recall (hnswlib at 1M: ef 128 -> 0.97).
-        ef = EXPANSION_SEARCH if len(self) < LARGE else EXPANSION_SEARCH_LARGE
+        ef = expansion_search(len(self), self.connectivity)
         self.index.expansion_search = max(ef, count)  # type: ignore[misc]
         matches = self.index.search(query, count, threads=1)
         keys = np.asarray(matches.keys, dtype=np.uint64)
@@ -174,6 +177,13 @@ class Graph:
 
 def connectivity_for(expected: int) -> int:
     return CONNECTIVITY_LARGE if expected >= LARGE else CONNECTIVITY
+
+
+def expansion_search(size: int, connectivity: int) -> int:
+    """The search beam for a graph of this size and M (see the module notes)."""
+    if connectivity >= CONNECTIVITY_LARGE:
+        return EXPANSION_SEARCH_LARGE
+    return EXPANSION_SEARCH if size <= MEDIUM else EXPANSION_SEARCH_MEDIUM
 
 
 def sidecar(path: Path) -> Path:
