@@ -55,6 +55,8 @@ FACTS = [
     ("neighbour's dog", "called Pepper"),
 ]
 REPLY_TIMEOUT_S = 90.0
+# The environment systemd/secondself.service gives the daemon (what is not a path there).
+UNIT_ENVIRONMENT = {"PYTHONUNBUFFERED": "1", "MALLOC_ARENA_MAX": "2"}
 WATCHDOG_USEC = 10_000_000  # pings every 5 s; a gap of 10 s is what systemd would act on
 
 
@@ -121,11 +123,11 @@ class ServiceProcess:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.env = {
             **os.environ,
+            **UNIT_ENVIRONMENT,
             "SECONDSELF_HOME": str(home / "data"),
             "SECONDSELF_WEB_PORT": str(self.port),
             "NOTIFY_SOCKET": str(self.notify_path),
             "WATCHDOG_USEC": str(watchdog_usec),
-            "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
         self.args = args
@@ -189,6 +191,7 @@ class ServiceProcess:
         proc = Path(f"/proc/{self.pid}")
         return {
             "rss": rss_bytes(self.pid),
+            "anon": anonymous_rss_bytes(self.pid),
             "fds": len(os.listdir(proc / "fd")),
             "threads": len(os.listdir(proc / "task")),
         }
@@ -254,6 +257,8 @@ class Result:
     rss_end_mb: float = 0.0
     rss_max_mb: float = 0.0
     rss_growth_pct: float = 0.0
+    anon_baseline_mb: float = 0.0
+    anon_end_mb: float = 0.0
     fds_baseline: float = 0.0
     fds_end: float = 0.0
     fds_max: int = 0
@@ -270,6 +275,16 @@ class Result:
     @property
     def passed(self) -> bool:
         return not self.failures
+
+
+def anonymous_rss_bytes(pid: int) -> int:
+    """The part of the RSS that is the process's own memory (heap, buffers), not pages of
+    the memory-mapped model files: a leak shows here, pages of a model read for the first
+    time (a word's row of the embedding table) show only in the whole RSS."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -345,6 +360,7 @@ def run(args: argparse.Namespace) -> Result:
                     print(
                         f"soak: {n}/{len(said)} replied={result.replied} "
                         f"errors={result.stage_errors} rss={s['rss'] / 1e6:.0f} MB "
+                        f"(anonymous {s['anon'] / 1e6:.0f} MB) "
                         f"fds={s['fds']} threads={s['threads']}",
                         file=sys.stderr,
                         flush=True,
@@ -384,6 +400,8 @@ def summarize(
         result.rss_end_mb = statistics.median(s["rss"] for s in tail) / 1e6
         result.rss_max_mb = max(s["rss"] for s in samples) / 1e6
         result.rss_growth_pct = 100 * (result.rss_end_mb / result.rss_baseline_mb - 1)
+        result.anon_baseline_mb = statistics.median(s["anon"] for s in base) / 1e6
+        result.anon_end_mb = statistics.median(s["anon"] for s in tail) / 1e6
         result.fds_baseline = statistics.median(s["fds"] for s in base)
         result.fds_end = statistics.median(s["fds"] for s in tail)
         result.fds_max = max(s["fds"] for s in samples)
@@ -423,7 +441,8 @@ def report(result: Result) -> str:
             f"ERROR log lines {r.error_log_lines}",
             f"  RSS {r.rss_start_mb:.0f} MB at ready, {r.rss_baseline_mb:.0f} MB after warm-up, "
             f"{r.rss_end_mb:.0f} MB at the end (max {r.rss_max_mb:.0f} MB): "
-            f"{r.rss_growth_pct:+.2f} %",
+            f"{r.rss_growth_pct:+.2f} %; of it anonymous (heap, not model file pages) "
+            f"{r.anon_baseline_mb:.0f} -> {r.anon_end_mb:.0f} MB",
             f"  file descriptors {r.fds_baseline:g} -> {r.fds_end:g} (max {r.fds_max}), "
             f"threads {r.threads_baseline} -> {r.threads_end}",
             f"  watchdog pings {r.watchdog_pings}, longest gap {r.watchdog_max_gap_s:.2f} s",

@@ -116,3 +116,16 @@ def test_unit_parses_as_ini() -> None:
     parser.read_string(UNIT.read_text())
     assert parser.sections() == ["Unit", "Service", "Install"]
     assert parser["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_the_soak_runs_the_daemon_with_the_units_environment() -> None:
+    """What scripts/soak.py measures (RSS over 300 conversations) is the daemon as the unit
+    starts it: the same environment variables, paths aside."""
+    from scripts.soak import UNIT_ENVIRONMENT
+
+    given = dict(
+        pair.split("=", 1)
+        for value in unit_settings()["Service.Environment"]
+        for pair in value.split()
+    )
+    assert {k: v for k, v in given.items() if not v.startswith(("/", "%"))} == UNIT_ENVIRONMENT
