@@ -345,6 +345,8 @@ def run(args: argparse.Namespace) -> Result:
         service = ServiceProcess(home, env=env, watchdog_usec=WATCHDOG_USEC).start()
         try:
             service.wait_for("READY=1", 300)
+            # The microphone opens just after READY: a line played before that is not heard.
+            service.wait_for("STATUS=listening", 30)
             first = service.sample()
             result.rss_start_mb = first["rss"] / 1e6
             for n, text in enumerate(said, 1):
