@@ -45,12 +45,17 @@ def correct_last(store: MemoryStore, persona: str, said: str, source: Source) ->
     said = said.strip()
     if not said:
         raise UserError("empty-correction", "correct with what? (the text is empty)", Stage.MEMORY)
-    turns = store.recent(SearchFilter(persona=persona, kinds=(Kind.CONVERSATION_TURN,)), limit=1)
+    # The persona's own last turn (a search for it also finds other personas' shared turns).
+    found = store.recent(SearchFilter(persona=persona, kinds=(Kind.CONVERSATION_TURN,)), limit=50)
+    turns = [t for t in found if t.persona == persona]
     if not turns:
         raise UserError("nothing-to-correct", "there is no answer to correct yet", Stage.MEMORY)
     turn = turns[0]
     question, _, answer = turn.text.removeprefix("Q: ").partition("\nA: ")
-    used = [store.get(i) for i in store.quotes().get(turn.id, [])]
+    # Only what the persona may still see: a source made private to another persona since
+    # the answer is neither copied into this correction nor retired by it.
+    quoted = [store.get(i) for i in store.quotes().get(turn.id, [])]
+    used = [m for m in quoted if m.visible_to(persona) and m.current]
     if not used:
         raise UserError(
             "nothing-to-correct",

@@ -27,7 +27,7 @@ from secondself.cli import main
 from secondself.embed import LlamaEmbedder, load_embedder
 from secondself.errors import UserError
 from secondself.events import AnswerDone, Transcript
-from secondself.memory.model import Kind, MediaInput, SearchFilter
+from secondself.memory.model import Kind, MediaInput, SearchFilter, Source, Visibility
 from secondself.memory.store import MemoryStore
 from secondself.metrics import Metrics, scrape
 from secondself.models import ModelStore
@@ -426,6 +426,27 @@ def test_correct_the_last_answer_as_the_cli_does(page: Page) -> None:
     top = page.store().search("What is my dog called?", SearchFilter("personal"), 1)
     assert top[0].memory.id == fixed.id
     assert_error(page.call("POST", "/api/correct", {"text": "  "}), 400, "empty-correction")
+
+
+def test_a_correction_never_copies_or_retires_another_personas_private_memory(page: Page) -> None:
+    store = page.store()
+    pin = store.remember("my bank pin is 4321", persona="work", visibility=Visibility.SHARED)
+    PersonaMemory(store, "personal").remember_turn(
+        "What is my bank pin?", "Your bank pin is 4321.", [pin.id]
+    )
+    store.set_visibility(pin.id, Visibility.PRIVATE)  # work takes it back after the answer
+    assert_error(page.call("POST", "/api/correct", {"text": "1234"}), 400, "nothing-to-correct")
+    assert store.get(pin.id).current
+    assert store.recent(SearchFilter("personal", kinds=(Kind.CORRECTION,))) == []
+    # Another persona's shared turn is not this persona's last answer either.
+    dog = page.remember("My dog is called Biscuit")
+    store.remember(
+        "Q: What is my dog called?\nA: Your dog is called Biscuit.",
+        kind=Kind.CONVERSATION_TURN, persona="work", visibility=Visibility.SHARED,
+        source=Source.VOICE, sources=[dog],
+    )  # fmt: skip
+    assert_error(page.call("POST", "/api/correct", {"text": "Rex"}), 400, "nothing-to-correct")
+    assert store.get(dog).current
 
 
 # --- live events ----------------------------------------------------------------------------

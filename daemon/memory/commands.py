@@ -115,7 +115,7 @@ def _remember(args: argparse.Namespace, app: App) -> int:
     if kind is Kind.CORRECTION and args.corrects is None:
         raise UserError("remember-correction", "a correction needs --corrects ID", Stage.MEMORY)
     with open_store(app, vectors=True) as store:
-        if args.corrects is not None and not _visible(store.get(args.corrects), app.persona):
+        if args.corrects is not None and not store.get(args.corrects).visible_to(app.persona):
             raise UserError("memory-unknown-id", f"no memory with id {args.corrects}", Stage.MEMORY)
         memory = store.remember(
             text,
@@ -179,10 +179,6 @@ def _memories(args: argparse.Namespace, app: App) -> int:
     return 0
 
 
-def _visible(memory: Memory, persona: str) -> bool:
-    return memory.persona == persona or memory.visibility is Visibility.SHARED
-
-
 def _forget(args: argparse.Namespace, app: App) -> int:
     if args.user_all:
         if args.ids or args.match or args.since or args.until or args.persona_all:
@@ -215,10 +211,10 @@ def _forget(args: argparse.Namespace, app: App) -> int:
         )
         # A persona may forget what it can see (its own and shared memories), nothing else;
         # another persona's private memory is, to it, an unknown id.
-        hidden = [m for m in chosen if not _visible(m, app.persona)]
+        hidden = [m for m in chosen if not m.visible_to(app.persona)]
         if hidden and args.ids and any(m.id in args.ids for m in hidden):
             raise UserError("memory-unknown-id", f"no memory with id {hidden[0].id}", Stage.MEMORY)
-        chosen = [m for m in chosen if _visible(m, app.persona)]
+        chosen = [m for m in chosen if m.visible_to(app.persona)]
         if not chosen:
             print("nothing matched: nothing forgotten", file=sys.stderr)
             return 0

@@ -49,6 +49,10 @@ class Memory:
     def current(self) -> bool:
         return self.valid_to is None
 
+    def visible_to(self, persona: str) -> bool:
+        """The persona's own memories and the user's shared ones: `filters.condition`'s rule."""
+        return self.persona == persona or self.visibility is Visibility.SHARED
+
 
 @dataclass(frozen=True, slots=True)
 class MediaInput:

@@ -12,24 +12,20 @@ from secondself.memory.model import ForgetReport, Memory, Visibility
 from secondself.memory.store import MemoryStore
 
 
-def visible(memory: Memory, persona: str) -> bool:
-    return memory.persona == persona or memory.visibility is Visibility.SHARED
-
-
 def unknown(memory_id: int) -> UserError:
     return UserError("memory-unknown-id", f"no memory with id {memory_id}", Stage.MEMORY)
 
 
 def get_visible(store: MemoryStore, memory_id: int, persona: str) -> Memory:
     memory = store.get(memory_id)
-    if not visible(memory, persona):
+    if not memory.visible_to(persona):
         raise unknown(memory_id)
     return memory
 
 
 def forget(store: MemoryStore, memory_id: int, persona: str) -> ForgetReport:
     (memory,) = store.select_for_forget(ids=[memory_id])
-    if not visible(memory, persona):
+    if not memory.visible_to(persona):
         raise unknown(memory_id)
     return store.forget([memory])
 

@@ -6,7 +6,7 @@ function (`personal_score`) over the same sources, their similarity to the quest
 from the same embedder, so the page shows what the device said when it answered.
 
 Only the sources the persona may see now are shown and scored: a persona sees its own
-memories and the shared ones (`actions.visible`), and a source made private to another
+memories and the shared ones (`Memory.visible_to`), and a source made private to another
 persona since the turn does not exist for it, not even as an id in the score's parts.
 Visibility is read from the store with every page, never from the cache: the cache is keyed
 by the very memories a view was made from, so a changed one makes a new view.
@@ -27,7 +27,6 @@ from secondself.memory.model import Kind, Memory, SearchFilter
 from secondself.memory.store import MemoryStore
 from secondself.protocols import Embedder
 from secondself.score import personal_score
-from secondself.web.actions import visible
 
 CACHE_SIZE = 512  # scored turns kept (each costs two small embeddings to score again)
 CacheKey = tuple[str, Memory, tuple[Memory, ...]]  # user, turn, the sources it is shown with
@@ -54,7 +53,8 @@ class TurnScores:
         views = []
         for turn in shown:
             used = [found[i] for i in quotes.get(turn.id, []) if i in found]
-            views.append(self.view(user, turn, [m for m in used if visible(m, persona)], threshold))
+            seen = [m for m in used if m.visible_to(persona)]
+            views.append(self.view(user, turn, seen, threshold))
         return views, (offset + limit if len(turns) > limit else None)
 
     def view(
