@@ -50,8 +50,10 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         Intent.SNAPSHOT,
-        # Not a question about pictures taken before ("Did I take a picture yesterday?").
-        r"^(?!(did|do|have|had|has|when|which|how many|where|why)\b)"
+        # Not a question about pictures taken before ("Did I take a picture yesterday?",
+        # "What did I take a picture of?", "How often do I take a photo?").
+        r"^(?!(did|do|does|have|had|has|when|which|how many|how often|where|why)\b)"
+        r"(?!.*\b(did|do|does|have|had|has) (i|you|we)\b)"
         r".*\b(take|snap|make) (a |another )?(picture|photo|snapshot)\b",
         "Take a picture.",
     ),

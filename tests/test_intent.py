@@ -30,6 +30,18 @@ pytestmark = pytest.mark.unit
         ("Take a photo of the receipt which I just got.", Intent.SNAPSHOT, ""),
         ("Did I take a picture yesterday?", Intent.ASK, "Did I take a picture yesterday?"),
         (
+            "What did I take a picture of yesterday?",
+            Intent.ASK,
+            "What did I take a picture of yesterday?",
+        ),
+        (
+            "Who did I take a picture of last week?",
+            Intent.ASK,
+            "Who did I take a picture of last week?",
+        ),
+        ("How often do I take a photo?", Intent.ASK, "How often do I take a photo?"),
+        ("Could you take a photo of what I did today?", Intent.SNAPSHOT, ""),
+        (
             "When did I take a photo of the garden?",
             Intent.ASK,
             "When did I take a photo of the garden?",
