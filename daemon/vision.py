@@ -40,10 +40,12 @@ PROMPT = (
 )
 MAX_TOKENS = 60
 MAX_CHARS = 200  # a description is a caption, not an essay: it goes into every answer
-# What models put before the description itself.
+# What models put before the description itself (whole words and a comma: never a cut
+# into 'The picture frame ...' or 'The photographer ...').
 _PREAMBLE = re.compile(
     r"^(?:sure[,.!]?\s*)?(?:(?:this|the) (?:image|photo|photograph|picture) "
-    r"(?:shows|depicts|features|contains|is of)|(?:in )?(?:this|the) (?:image|photo|picture),?)\s*",
+    r"(?:shows|depicts|features|contains|is of)\b"
+    r"|(?:in )?(?:this|the) (?:image|photo|picture)\s*[,:])\s*",
     re.IGNORECASE,
 )
 

@@ -100,6 +100,10 @@ timeout_s = 3.0
         ('"Sure! This photo depicts: two cups of coffee."', "two cups of coffee"),
         ("Paris at night,\nseen from a bridge.", "Paris at night, seen from a bridge"),
         ("word " * 80, ("word " * 40).strip()),
+        ("In this image, a cat on a wall.", "a cat on a wall"),
+        ("The picture frame on the wall is crooked.", "the picture frame on the wall is crooked"),
+        ("The photographer stands by the river.", "the photographer stands by the river"),
+        ("The photos of a family on a shelf.", "the photos of a family on a shelf"),
     ],
 )
 def test_clean_caption(said: str, kept: str) -> None:
