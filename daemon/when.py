@@ -269,7 +269,8 @@ RULES: tuple[Rule, ...] = (
     _rule(r"(?P<which>this|last) month", _calendar_month),
     _rule(r"(?P<which>this|last) year", _year),
     _rule(r"(?P<which>last|this) weekend|(?:over|at|on|from|during) the weekend", _weekend),
-    _rule(rf"(?:(?P<which>on|last|this) )?(?P<day>{_DAY})", _weekday),
+    # Not "next Friday" or "this coming Friday": the future is not a range of what was saved.
+    _rule(rf"(?<!next )(?<!coming )(?:(?P<which>on|last|this) )?(?P<day>{_DAY})", _weekday),
     _rule(rf"(?P<which>in|last) (?P<month>{_MONTH})", _named_month),
 )
 

@@ -99,6 +99,8 @@ def test_time_phrases_are_local_ranges(
         "good evening",
         "what am I doing tomorrow",
         "what is on next week",
+        "What did I save for next Friday?",
+        "what is on this coming monday",
         "how many days until Christmas",
         "Where did I put my weekly planner?",
         "Who is the mayor?",
