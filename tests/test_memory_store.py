@@ -14,7 +14,7 @@ from secondself.errors import UserError
 from secondself.events import Event, MemorySaved
 from secondself.memory import schema
 from secondself.memory.db import DB_NAME
-from secondself.memory.model import Kind, SearchFilter, Source, Visibility
+from secondself.memory.model import Kind, NewMemory, SearchFilter, Source, Visibility
 from secondself.memory.store import MemoryStore
 from tests.test_memory_support import HashEmbedder
 
@@ -135,7 +135,6 @@ def test_newer_fact_supersedes_older_which_stays_answerable(store: MemoryStore) 
 
 
 def test_supersede_within_one_batch_and_older_news_does_not_win(store: MemoryStore) -> None:
-    from secondself.memory.model import NewMemory
 
     a, b = store.add([NewMemory("I live in Leeds"), NewMemory("I live in York")])
     assert not store.get(a).current and store.get(b).current
@@ -144,7 +143,6 @@ def test_supersede_within_one_batch_and_older_news_does_not_win(store: MemorySto
 
 
 def test_a_bulk_add_supersedes_across_its_batches_like_one_by_one(tmp_path: Path) -> None:
-    from secondself.memory.model import NewMemory
 
     # A graph exists before the import, and the two facts land in different batches: the
     # later one must find the earlier one although it is not in the graph at the start.
@@ -288,6 +286,26 @@ def test_large_graphs_are_built_with_more_links_and_keep_them(tmp_path: Path) ->
     assert widths == [g.EXPANSION_SEARCH, g.EXPANSION_SEARCH_MEDIUM, g.EXPANSION_SEARCH_LARGE]
 
 
+def test_an_import_that_grows_the_store_past_large_gets_a_large_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from secondself.memory import graph as g
+
+    monkeypatch.setattr(g, "LARGE", 150)  # the size rule at a test's scale (300,000 really)
+    emb = HashEmbedder()
+    with MemoryStore.open(tmp_path / "u", emb, graph_min=20) as store:
+        store.add([NewMemory(f"garden diary entry {n}") for n in range(60)], batch=16)
+    loaded = g.Graph.load(tmp_path / "u" / "memory.graph", emb.dimensions, emb.name)
+    assert loaded is not None and loaded.connectivity == g.CONNECTIVITY  # 60: small
+    with MemoryStore.open(tmp_path / "u", emb, graph_min=20) as store:
+        store.add([NewMemory(f"kitchen diary entry {n}") for n in range(200)], batch=16)
+        found = store.search("kitchen diary entry 7", SearchFilter("personal"), 1)
+        assert found[0].memory.text == "kitchen diary entry 7"
+    loaded = g.Graph.load(tmp_path / "u" / "memory.graph", emb.dimensions, emb.name)
+    assert loaded is not None and loaded.connectivity == g.CONNECTIVITY_LARGE
+    assert len(loaded) == 260
+
+
 def test_two_users_never_mix(tmp_path: Path) -> None:
     emb = HashEmbedder()
     with MemoryStore.open(tmp_path / "users" / "ann", emb) as ann:
@@ -397,7 +415,6 @@ def test_pragmas_for_durability_and_forgetting(store: MemoryStore) -> None:
 
 
 def test_word_search_widens_when_the_persona_filter_rejects_most_matches(tmp_path: Path) -> None:
-    from secondself.memory.model import NewMemory
 
     with MemoryStore.open(tmp_path / "u", HashEmbedder()) as store:
         store.add([NewMemory(f"falcon report {n}", persona="work") for n in range(300)])

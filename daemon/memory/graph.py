@@ -16,7 +16,8 @@ On the benchmark's clustered data (docs/benchmarks.md) M=16 found only 0.53-0.56
 true top-10 at 1M (ef_search 128; 0.89 even at 2048), M=32 found 0.96 at ef_search 128.
 Smaller M=16 graphs need a wider search as they grow: 0.99 at 100k with ef_search 64, but
 at 300k 0.80 with 64 and 0.985 with 256. M=16 costs half as much per insert. A graph keeps
-the M it was built with (one that grew past LARGE is rebuilt with M=32 only on a rebuild).
+the M it was built with, except that a bulk import taking the store past LARGE rebuilds it
+with M=32 (a single write never does: that rebuild takes minutes).
 """
 
 from __future__ import annotations

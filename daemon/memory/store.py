@@ -28,7 +28,7 @@ from secondself.memory import db as dbm
 from secondself.memory import fts, fusion, media, schema, supersede, validate, vectors
 from secondself.memory.db import as_float, as_int, scalar_int
 from secondself.memory.filters import Params, condition
-from secondself.memory.graph import Graph, delete_files
+from secondself.memory.graph import Graph, connectivity_for, delete_files
 from secondself.memory.model import (
     ForgetReport,
     Kind,
@@ -283,7 +283,8 @@ class MemoryStore:
                     ids.extend(self._add_batch(group[at:end], matrix[at:end], mine))
                     # The next batch's supersede checks find this one through the graph
                     # (built once the store is big enough) instead of scanning every row.
-                    self._maintain_graph()
+                    # Sized for the whole import: a big one gets a LARGE graph's M.
+                    self._maintain_graph(expected=len(cleaned) - len(ids))
                     progress(len(ids), len(cleaned))
             if self._graph is not None and self._graph_saved_changes >= GRAPH_SAVE_EVERY:
                 self._save_graph()
@@ -644,8 +645,13 @@ class MemoryStore:
             self._count_at = (seq, vectors.count(self.db))
         return self._count_at[1]
 
-    def _graph_ready(self) -> Graph | None:
-        """The graph, loaded or built and caught up, when the store is big enough for one."""
+    def _graph_ready(self, coming: int = 0) -> Graph | None:
+        """The graph, loaded or built and caught up, when the store is big enough for one.
+
+        `coming`: vectors a bulk import is about to add. A graph too sparse for the size
+        the import reaches is rebuilt with the larger M here, in the import, never in a
+        single write (a rebuild of 300,000 vectors takes minutes).
+        """
         model = self._vector_model()
         if model is None:
             return None
@@ -654,10 +660,13 @@ class MemoryStore:
             if n < self.graph_min:
                 return None
             loaded = Graph.load(self.graph_path, model[1], model[0])
-            self._graph = loaded if loaded is not None else self._build_graph()
+            self._graph = loaded if loaded is not None else self._build_graph(n + coming)
         elif n < self.graph_min // 2:  # shrank a lot (forgetting): exact search again
             self._drop_graph()
             return None
+        if coming and self._graph.connectivity < connectivity_for(n + coming):
+            self._drop_graph()
+            self._graph = self._build_graph(n + coming)
         self._sync_graph()
         return self._graph
 
@@ -671,16 +680,17 @@ class MemoryStore:
         dims = dbm.get_meta(self.db, "embed_dims")
         return None if name is None or dims is None else (name, int(dims))
 
-    def _maintain_graph(self) -> None:
-        self._graph_ready()
+    def _maintain_graph(self, expected: int = 0) -> None:
+        self._graph_ready(expected)
 
-    def _build_graph(self, progress: Progress = silent) -> Graph:
+    def _build_graph(self, expected: int = 0, progress: Progress = silent) -> Graph:
+        """A graph of every stored vector, sized for `expected` of them (at least those)."""
         model = self._vector_model()
         assert model is not None, "a graph is only built over stored vectors"
         name, dims = model
         with self.db:  # one read snapshot: the vectors and the log position agree
             total = vectors.count(self.db)
-            graph = Graph.empty(self.graph_path, dims, name, expected=total)
+            graph = Graph.empty(self.graph_path, dims, name, expected=max(total, expected))
             graph.seq = self._log_seq()
             done = 0
             for ids, matrix in vectors.iterate(self.db, dims):
@@ -745,7 +755,7 @@ class MemoryStore:
         with self._lock:
             self._drop_graph()
             if self._vector_count() >= self.graph_min:
-                self._build_graph(progress)
+                self._build_graph(progress=progress)
 
     # --- forgetting --------------------------------------------------------------------
 
