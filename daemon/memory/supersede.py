@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 
 MIN_SIMILARITY = 0.3  # MiniLM: 0.39-0.96 on the labelled updates; the parse decides
+MAX_CHARS = 400  # far more than MAX_WORDS words take
 MAX_WORDS = 25
 MAX_SUBJECT_WORDS = 6
 MAX_OBJECT_WORDS = 12
@@ -91,9 +92,15 @@ def normalise(text: str) -> str:
     return s.strip()
 
 
-@functools.lru_cache(maxsize=4096)  # a saved fact is compared with many candidates
 def parse(text: str) -> Statement | None:
     """SUBJECT RELATION OBJECT if `text` is one short single-valued statement, else None."""
+    if len(text) > MAX_CHARS:  # a long note is no single fact (and is kept out of the cache)
+        return None
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)  # a saved fact is compared with many candidates
+def _parse(text: str) -> Statement | None:
     s = normalise(text)
     if not s or "?" in s or _QUESTION.match(s) or _NEGATION.search(s):
         return None
