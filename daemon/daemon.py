@@ -27,6 +27,7 @@ from secondself.conversation import Conversation
 from secondself.conversations import Conversations, Shared, reload_settings, wake_routes
 from secondself.errors import SecondselfError
 from secondself.events import ButtonPressed, DaemonReady, DaemonStopping, Event, ModelLoaded
+from secondself.hw.device import Device
 from secondself.hw.setup import Hardware, announcer, start_hardware
 from secondself.listener import Listener
 from secondself.memory.store import MemoryStore
@@ -396,11 +397,8 @@ def _reload(session: Session, service: Service) -> None:
     session.loop.listener.settings = listener_settings(new)
     for problem in reload_settings(session.conversations, new):
         log.warning("reload: %s; its settings are kept", problem)
-    if session.hardware is not None:  # may a photo be described by the cloud model now?
-        owner = session.conversations.primary
-        with contextlib.suppress(SecondselfError):  # (the persona was checked just above)
-            backoff = session.conversations.household.persona(*owner).backoff
-            session.hardware.device.captioner = captioner_for(new, backoff, [])
+    if session.hardware is not None:
+        _reload_captioner(session, session.hardware.device, service.config, new)
     logs.set_level(new.log.level)
     service.config = new
     summary = f"config reloaded: applied {', '.join(live) or 'no change'}"
@@ -411,6 +409,19 @@ def _reload(session: Session, service: Service) -> None:
         log.info("%s", summary)
     # The status line keeps saying how the microphone is (a reload does not change it).
     service.notifier.ready(f"{summary}; {service.microphone_status}".rstrip("; "))
+
+
+def _reload_captioner(session: Session, device: Device, old: Config, new: Config) -> None:
+    """May a photo be described by the cloud model now? A local vision model whose settings
+    did not change is kept: it is large, and loaded again only on the next photo."""
+    same_local = new.camera.vision == "local" and (new.camera, new.llm) == (old.camera, old.llm)
+    if same_local and device.captioner is not None:
+        return
+    try:
+        backoff = session.conversations.household.persona(*session.conversations.primary).backoff
+        device.captioner = captioner_for(new, backoff, [])
+    except SecondselfError as exc:
+        log.warning("reload: photo descriptions: %s; kept as they were", exc)
 
 
 def _flatten(config: Config) -> dict[str, object]:
