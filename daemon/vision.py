@@ -22,15 +22,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from secondself.cloud import BackoffPolicy, CloudAnswerModel
 from secondself.config import VISION_HANDLERS, Config
 from secondself.errors import ConfigError, SecondselfError, Stage
 from secondself.protocols import ChatMessage
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

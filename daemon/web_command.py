@@ -13,13 +13,14 @@ from typing import Any
 
 from secondself.app import App
 from secondself.web import access
+from secondself.web.guard import WILDCARDS
 
 
 def _web(args: argparse.Namespace, app: App) -> int:
     web = app.config.web
     token = access.read(app.home)
     print(access.page_url(web.host, web.port, token))
-    if web.host in access.WILDCARDS:
+    if web.host in WILDCARDS:
         print(
             "secondself: from another machine, put this device's name or address in place "
             "of the loopback one",

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from secondself.errors import SecondselfError, UserError
+from secondself.web.guard import WILDCARDS
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ TOKEN_FILE = "web-token"
 TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 43 characters, 256 random bits
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,256}")  # what a token file may hold
 COOKIE_MAX_AGE_S = 400 * 24 * 3600  # the most a browser keeps a cookie (Chrome caps at 400 d)
-WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 SERVICE_HINT = (
     "sudo -u secondself /opt/secondself/.venv/bin/secondself --home /var/lib/secondself web"
 )
