@@ -16,7 +16,7 @@ from secondself.answer import Source
 from secondself.memory.model import Kind
 from secondself.photos import photo_parts
 from secondself.question import asked
-from secondself.recall import Recalled
+from secondself.recall import LISTING_MAX, Recalled
 from secondself.score import content_words
 
 LISTED = 3  # memories said in one listing answer (the newest)
@@ -119,4 +119,11 @@ def listing_answer(question: str, sources: Sequence[Source]) -> str | None:
     newest = sorted(dated, key=lambda s: s.created)[-LISTED:]
     said = " ".join(_listed(s) for s in newest)
     more = len(dated) - len(newest)
-    return said if not more else f"{said} And {more} more."
+    if not more:
+        return said
+    # The recall stops counting at LISTING_MAX: past it, the count is a floor.
+    return (
+        f"{said} And at least {more} more."
+        if len(dated) >= LISTING_MAX
+        else f"{said} And {more} more."
+    )

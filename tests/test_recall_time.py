@@ -123,6 +123,9 @@ def test_listing_answer_names_each_memory_and_its_time() -> None:
     answer = listing_answer("what did I say this morning", several)
     assert answer is not None and answer.startswith("Today at 03:00") and "Note 5." in answer
     assert answer.endswith("And 2 more.")
+    bounded = [recalled(i, f"note {i}", Kind.NOTE, "today at 03:00", i) for i in range(100)]
+    answer = listing_answer("what did I say this morning", bounded)  # as many as recall gives
+    assert answer is not None and answer.endswith("And at least 97 more.")
 
 
 @pytest.mark.unit
