@@ -284,7 +284,7 @@ class MemoryStore:
                     # The next batch's supersede checks find this one through the graph
                     # (built once the store is big enough) instead of scanning every row.
                     # Sized for the whole import: a big one gets a LARGE graph's M.
-                    self._maintain_graph(expected=len(cleaned) - len(ids))
+                    self._maintain_graph(coming=len(cleaned) - len(ids))
                     progress(len(ids), len(cleaned))
             if self._graph is not None and self._graph_saved_changes >= GRAPH_SAVE_EVERY:
                 self._save_graph()
@@ -680,8 +680,8 @@ class MemoryStore:
         dims = dbm.get_meta(self.db, "embed_dims")
         return None if name is None or dims is None else (name, int(dims))
 
-    def _maintain_graph(self, expected: int = 0) -> None:
-        self._graph_ready(expected)
+    def _maintain_graph(self, coming: int = 0) -> None:
+        self._graph_ready(coming)
 
     def _build_graph(self, expected: int = 0, progress: Progress = silent) -> Graph:
         """A graph of every stored vector, sized for `expected` of them (at least those)."""
