@@ -135,7 +135,6 @@ def test_newer_fact_supersedes_older_which_stays_answerable(store: MemoryStore) 
 
 
 def test_supersede_within_one_batch_and_older_news_does_not_win(store: MemoryStore) -> None:
-
     a, b = store.add([NewMemory("I live in Leeds"), NewMemory("I live in York")])
     assert not store.get(a).current and store.get(b).current
     old_news = store.remember("I live in Hull", created=10.0)  # an import from long ago
@@ -143,7 +142,6 @@ def test_supersede_within_one_batch_and_older_news_does_not_win(store: MemorySto
 
 
 def test_a_bulk_add_supersedes_across_its_batches_like_one_by_one(tmp_path: Path) -> None:
-
     # A graph exists before the import, and the two facts land in different batches: the
     # later one must find the earlier one although it is not in the graph at the start.
     with MemoryStore.open(tmp_path / "u", HashEmbedder(), graph_min=20) as store:
@@ -415,7 +413,6 @@ def test_pragmas_for_durability_and_forgetting(store: MemoryStore) -> None:
 
 
 def test_word_search_widens_when_the_persona_filter_rejects_most_matches(tmp_path: Path) -> None:
-
     with MemoryStore.open(tmp_path / "u", HashEmbedder()) as store:
         store.add([NewMemory(f"falcon report {n}", persona="work") for n in range(300)])
         mine = store.remember("a falcon nested on my balcony")
