@@ -36,6 +36,7 @@ from secondself.recall import PersonaMemory
 from secondself.score import personal_score
 from secondself.users import Household
 from secondself.web import access
+from secondself.web.api import WebApi
 from secondself.web.http import HttpServer
 from secondself.web.server import serve_web
 from secondself.web.stores import UserStores
@@ -529,6 +530,24 @@ def test_garbage_gets_a_400_and_the_server_carries_on(page: Page) -> None:
         conn.sendall(b"\x00\x01garbage\r\n\r\n")
         assert conn.recv(100).startswith(b"HTTP/1.1 400")
     assert page.call("GET", "/api/users").status == 200
+
+
+def test_closing_waits_for_a_request_in_flight_but_not_for_ever(page: Page) -> None:
+    """A stop has 5 s: a slow page request must not hold the daemon's loop past them."""
+    api = WebApi(page.stores, page.bus, "default")
+    started, finish = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        finish.wait(30)
+        return "done"
+
+    request = asyncio.run_coroutine_threadsafe(api.run(slow), page.runner.loop)
+    assert started.wait(10)
+    assert api.close(timeout=0.05) is False  # still running: its store must stay open
+    finish.set()
+    assert request.result(10) == "done"  # the request in flight was not cut off
+    assert api.close(timeout=5) is True
 
 
 # --- the guards ---------------------------------------------------------------------------

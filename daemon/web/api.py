@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -39,6 +39,9 @@ MEDIA_TYPES = {
 PAGE_LIMIT = 100
 OFFSET_LIMIT = 100_000
 WORKERS = 2  # threads for the page's blocking work: one slow request leaves one for the rest
+# How long closing waits for requests in flight: a stop has 5 s in all (issue 8), and this
+# wait holds up the event loop.
+CLOSE_WAIT_S = 2.0
 
 T = TypeVar("T")
 
@@ -58,6 +61,7 @@ class WebApi:
         self.default_user = default_user
         self.turns = TurnScores(stores.embedder)
         self._executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="secondself-web")
+        self._in_flight: set[Future[Any]] = set()
         self.routes: list[tuple[str, re.Pattern[str], Route]] = [
             ("GET", re.compile(r"/api/users"), self.users),
             ("GET", re.compile(r"/api/personas"), self.personas),
@@ -74,12 +78,17 @@ class WebApi:
 
     async def run(self, work: Callable[[], T]) -> T:
         """`work()` in the page's own threads (it blocks: files, SQLite, embedding)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        future = self._executor.submit(work)
+        self._in_flight.add(future)
+        future.add_done_callback(self._in_flight.discard)
+        return await asyncio.wrap_future(future)
 
-    def close(self) -> None:
-        """Drop the work not started yet and wait for the requests in flight (their store
-        closes next)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    def close(self, timeout: float = CLOSE_WAIT_S) -> bool:
+        """Drop the work not started yet and wait up to `timeout` s for the requests in
+        flight. False when one is still running: its store must then stay open."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        _done, running = wait(list(self._in_flight), timeout)
+        return not running
 
     async def handle(self, request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from secondself.bus import Bus
@@ -15,6 +16,8 @@ from secondself.web.guard import Hosts
 from secondself.web.http import HttpServer, serve
 from secondself.web.site import Site
 from secondself.web.stores import UserStores
+
+log = logging.getLogger(__name__)
 
 
 async def serve_web(
@@ -36,9 +39,15 @@ async def serve_web(
     except OSError:
         api.close()
         raise
-    server.on_close(api.close)
-    server.on_close(stores.close)
+    server.on_close(lambda: _close(api, stores))
     return server
+
+
+def _close(api: WebApi, stores: UserStores) -> None:
+    if api.close():
+        stores.close()
+    else:  # closing a store under a running request would fail it midway; the exit ends both
+        log.warning("a page request was still running when the page closed: its store stays open")
 
 
 async def serve_daemon_page(
