@@ -27,6 +27,7 @@ from secondself.conversation import Conversation
 from secondself.conversations import Conversations, Shared, reload_settings, wake_routes
 from secondself.errors import SecondselfError
 from secondself.events import ButtonPressed, DaemonReady, DaemonStopping, Event, ModelLoaded
+from secondself.heap import release_periodically
 from secondself.hw.device import Device
 from secondself.hw.setup import Hardware, announcer, start_hardware
 from secondself.listener import Listener
@@ -268,7 +269,7 @@ async def _serve(session: Session, microphone: Any, service: Service) -> None:
     loop.add_signal_handler(signal.SIGHUP, _reload, session, service)
     server = await _start_metrics(service, session)
     listening = asyncio.create_task(session.loop.run(microphone.start().frames()))
-    background: list[asyncio.Task[None]] = []
+    background = [asyncio.create_task(release_periodically())]
     if (interval := watchdog_interval()) is not None:
         heartbeat = AudioHeartbeat(lambda: session.loop.frames_heard, lambda: microphone.state)
         background.append(asyncio.create_task(keep_alive(service.notifier, interval, heartbeat)))
