@@ -25,7 +25,7 @@ class PiperSynthesizer:
     def __init__(self, path: Path, threads: int = THREADS, arena: bool = False) -> None:
         """`arena=True` is piper's own way (benchmarks compare the two)."""
         from piper import PiperConfig, PiperVoice
-        from piper.voice import ESPEAK_DATA_DIR
+        from piper.phonemize_espeak import ESPEAK_DATA_DIR
 
         config_path = Path(f"{path}.json")
         try:
