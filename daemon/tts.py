@@ -3,7 +3,8 @@
 The voice's ONNX session is made here rather than by `PiperVoice.load`, for two settings
 piper does not expose: no memory arena (every sentence has a new length, and the arena kept
 200 MB more resident and grew in a soak) and an explicit thread count whose idle threads
-do not spin, as for every other model (`onnx.cpu_session`). docs/benchmarks.md, "Speech".
+do not spin, as for every other model (`onnx.cpu_session`). Measured in docs/benchmarks.md,
+"Resident memory in the soak".
 """
 
 from __future__ import annotations
