@@ -14,18 +14,20 @@ a query's true top-10 are only about 0.3 similar to it, so a search has little t
     .venv/bin/python scripts/bench_memory.py                 # 10k and 100k, then import
     .venv/bin/python scripts/bench_memory.py --sizes 10000   # quicker
     .venv/bin/python scripts/bench_memory.py --sizes --million --skip-import   # 1M only
+    .venv/bin/python scripts/bench_memory.py --sizes 100000 --sweep 64 128 256  # ef_search
     .venv/bin/python scripts/bench_memory.py --sizes --import-count 2000       # import only
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import apsw
@@ -148,7 +150,21 @@ def progress(label: str) -> Callable[[int, int], None]:
 # --- one size ------------------------------------------------------------------------------
 
 
-def bench_size(n: int, queries: int, workdir: Path) -> list[str]:
+@contextlib.contextmanager
+def search_beam(ef: int) -> Iterator[None]:
+    """Every graph searches with this ef_search for the duration (a sweep on one build)."""
+    names = ("EXPANSION_SEARCH", "EXPANSION_SEARCH_MEDIUM", "EXPANSION_SEARCH_LARGE")
+    saved = {name: getattr(graph, name) for name in names}
+    for name in names:
+        setattr(graph, name, ef)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(graph, name, value)
+
+
+def bench_size(n: int, queries: int, workdir: Path, sweep: Sequence[int] = ()) -> list[str]:
     print(f"\n== {n:,} memories ==", file=sys.stderr)
     data = Synthetic(n)
     x, topics = data.sample(n)
@@ -186,6 +202,11 @@ def bench_size(n: int, queries: int, workdir: Path) -> list[str]:
         lambda i: [m for m, _ in vectors.exact_search(store.db, q[i], K, cond, params)], queries
     )
     np_found, np_t = timed(lambda i: id_of[np.argpartition(-(x @ q[i]), K)[:K]].tolist(), queries)
+    swept = []
+    for ef in sweep:
+        with search_beam(ef):
+            found, t = timed(lambda i: [m for m, _ in store.search_vector(q[i], where, K)], queries)
+        swept.append((f"this store: k-NN with ef_search={ef}", t, recall(found, truth_ids)))
     store.close()
 
     # sqlite-vec's own KNN (vec0 virtual table, float, cosine): brute force inside C.
@@ -217,6 +238,7 @@ def bench_size(n: int, queries: int, workdir: Path) -> list[str]:
             ours_t,
             recall(ours, truth_ids),
         ),
+        *swept,
         ("this store: hybrid search (k-NN + BM25 + fusion)", hyb_t, None),
         ("sqlite-vec brute force (vec_distance_l2 scan, filtered)", sv_t, recall(sv, truth_ids)),
         ("sqlite-vec vec0 KNN brute force (float, cosine)", v0_t, recall(v0, truth_ids)),
@@ -410,6 +432,14 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="embedding threads")
     parser.add_argument("--rounds", type=int, default=3, help="import rounds per mode")
     parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument(
+        "--sweep",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="EF",
+        help="also time the k-NN with each of these ef_search values on the same graph",
+    )
     parser.add_argument("--out", type=Path, help="also write the report (Markdown) here")
     args = parser.parse_args()
     sizes = [*args.sizes, *([1_000_000] if args.million else [])]
@@ -428,8 +458,8 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="secondself-bench-"))
     try:
         for n in sizes:
-            lines += bench_size(n, args.queries, workdir)
-            print("\n".join(lines[-14:]), file=sys.stderr)
+            lines += bench_size(n, args.queries, workdir, args.sweep)
+            print("\n".join(lines[-14 - len(args.sweep) :]), file=sys.stderr)
         if not args.skip_import:
             lines += bench_import(args.import_count, workdir, args.threads, args.rounds)
     finally:

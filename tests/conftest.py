@@ -36,13 +36,20 @@ def _voice(path: Path) -> object:
 
 @pytest.fixture(scope="session")
 def say(model_store: ModelStore) -> Say:
-    """Text -> 16 kHz mono int16 speech, spoken by the piper voice (cached per text)."""
+    """Text -> 16 kHz mono int16 speech, spoken by the piper voice (cached per text).
+
+    Without noise: piper's default adds random variation to every take, which made a name
+    heard right in one run and wrong in the next. The same text is now the same audio.
+    """
+    from piper import SynthesisConfig
+
     voice = _voice(model_store.path("en_US-joe-medium"))
+    steady = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
     spoken: dict[str, NDArray[np.int16]] = {}
 
     def speak(text: str) -> NDArray[np.int16]:
         if text not in spoken:
-            chunks = list(voice.synthesize(text))  # type: ignore[attr-defined]
+            chunks = list(voice.synthesize(text, syn_config=steady))  # type: ignore[attr-defined]
             audio = np.concatenate([c.audio_int16_array for c in chunks])
             spoken[text] = resample(audio, chunks[0].sample_rate, 16000)
         return spoken[text]
