@@ -194,6 +194,7 @@ HELP = {
     "secondself_utterance_seconds": "Length of what the user said.",
     "secondself_reply_latency_seconds": "From the end of speech to the first reply sentence.",
     "process_resident_memory_bytes": "Resident set size of the daemon.",
+    "process_anonymous_memory_bytes": "Of the RSS, the daemon's own memory, not model files.",
     "process_open_fds": "Open file descriptors of the daemon.",
     "process_cpu_seconds_total": "CPU time of the daemon (user and system).",
     "process_threads": "Threads of the daemon.",
@@ -201,11 +202,14 @@ HELP = {
 
 
 def process_gauges() -> dict[str, dict[Labels, float]]:
-    """RSS, open file descriptors, CPU time and threads, from /proc (Linux)."""
+    """RSS (all and anonymous), open file descriptors, CPU time and threads, from /proc."""
     found: dict[str, dict[Labels, float]] = {}
     with contextlib.suppress(OSError, ValueError, IndexError):
         rss = rss_bytes()
         found["process_resident_memory_bytes"] = {(): float(rss)}
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        if anonymous := anonymous_rss_bytes():
+            found["process_anonymous_memory_bytes"] = {(): float(anonymous)}
     with contextlib.suppress(OSError):
         found["process_open_fds"] = {(): float(len(os.listdir("/proc/self/fd")))}
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -219,6 +223,17 @@ def rss_bytes(pid: int | str = "self") -> int:
     """Resident set size of a process, from /proc/PID/statm."""
     with open(f"/proc/{pid}/statm") as statm:
         return int(statm.read().split()[1]) * PAGE_SIZE
+
+
+def anonymous_rss_bytes(pid: int | str = "self") -> int:
+    """The part of the RSS that is the process's own memory (heap, buffers), not pages of
+    memory-mapped model files: a leak shows here, while a model's pages read for the first
+    time show only in the whole RSS. 0 where the kernel does not report it."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _copy(h: Histogram) -> Histogram:

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from secondself.heap import release_free_memory
+from secondself.metrics import anonymous_rss_bytes
 from secondself.models import ModelStore
 from secondself.paths import models_dir
 from secondself.tts import PiperSynthesizer
@@ -47,11 +48,7 @@ def sentences(count: int, seed: int = 0) -> list[str]:
 
 
 def anonymous_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    return anonymous_rss_bytes() / 2**20
 
 
 def memory_child(variant: str, count: int) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from secondself.metrics import rss_bytes, scrape
+from secondself.metrics import anonymous_rss_bytes, rss_bytes, scrape
 from secondself.models import ModelStore
 from secondself.paths import models_dir
 from secondself.resample import resample
@@ -275,16 +275,6 @@ class Result:
     @property
     def passed(self) -> bool:
         return not self.failures
-
-
-def anonymous_rss_bytes(pid: int) -> int:
-    """The part of the RSS that is the process's own memory (heap, buffers), not pages of
-    the memory-mapped model files: a leak shows here, pages of a model read for the first
-    time (a word's row of the embedding table) show only in the whole RSS."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def percentile(values: list[float], q: float) -> float:

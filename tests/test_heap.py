@@ -7,17 +7,17 @@ import ctypes
 import pytest
 
 from secondself.heap import release_free_memory
+from secondself.metrics import anonymous_rss_bytes
 
 BLOCK = 64 * 1024  # under glibc's mmap threshold: these come from the heap, as a turn's buffers do
 BLOCKS = 1000  # 64 MB freed, each between two blocks still in use
 
 
 def resident_anonymous_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    pytest.skip("no RssAnon in /proc/self/status")
+    anonymous = anonymous_rss_bytes()
+    if not anonymous:
+        pytest.skip("no RssAnon in /proc/self/status")
+    return anonymous / 2**20
 
 
 def test_freed_heap_pages_go_back_to_the_system() -> None:

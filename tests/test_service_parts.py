@@ -244,6 +244,7 @@ def test_metrics_count_events() -> None:
     assert values['secondself_stage_seconds_bucket{stage="answer",le="+Inf"}'] == 1
     assert values["secondself_reply_latency_seconds_sum"] == pytest.approx(0.8)
     assert values["process_resident_memory_bytes"] > 10e6
+    assert 0 < values["process_anonymous_memory_bytes"] < values["process_resident_memory_bytes"]
     assert values["process_open_fds"] > 0
     assert "# TYPE secondself_stage_seconds histogram" in text
     assert SECRET not in text
