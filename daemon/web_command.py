@@ -34,6 +34,7 @@ def register(sub: Any) -> None:
         "web",
         help="print the web page's link (with its access token: keep it to yourself)",
         description="Print the address of the daemon's web page with the install's access "
-        "token in it. Opening it once lets the browser in (it keeps a cookie).",
+        "token in it, after the '#'. Opening it once lets this browser in (the page keeps "
+        "the token in its own storage).",
     )
     p.set_defaults(handler=_web)

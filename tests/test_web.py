@@ -1,9 +1,9 @@
 """The web page's API against the real server on a loopback port, a real MemoryStore and the
 real MiniLM embedder: list, search, remember, forget (gone from every file), share,
 conversations with their score and only the sources the persona may see, correct, media,
-users kept apart, bad input, and the guards a server on localhost needs (the access token
-and its cookie, Host, Origin, body size); the token file and `secondself web`; the page's
-own threads."""
+users kept apart, bad input, and the guards a server on localhost needs (the access token,
+as a bearer header and never a cookie; Host, Origin, body size); the token file and
+`secondself web`; the page's own threads."""
 
 from __future__ import annotations
 
@@ -172,14 +172,14 @@ def texts(reply: Reply) -> list[str]:
 
 
 def test_the_page_its_script_and_style_are_served_with_a_strict_policy(page: Page) -> None:
-    index = page.call("GET", "/")  # with the token (as a bearer header here)
+    index = page.call("GET", "/")
     assert index.status == 200 and index.headers["Content-Type"].startswith("text/html")
     assert b'<script src="/static/app.js"' in index.body
     assert "script-src 'self'" in index.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in index.headers["Content-Security-Policy"]
     assert index.headers["X-Frame-Options"] == "DENY"
     script = page.call("GET", "/static/app.js")
-    assert script.status == 200 and b"EventSource" in script.body
+    assert script.status == 200 and b"Bearer" in script.body
     assert page.call("GET", "/static/style.css").status == 200
     assert_error(page.call("GET", "/static/../memory.db"), 404)
     assert_error(page.call("GET", "/static/secret.txt"), 404)
@@ -596,17 +596,9 @@ def test_changes_need_the_same_origin(page: Page) -> None:
 # --- the access token -----------------------------------------------------------------------
 
 
-def cookie_of(reply: Reply) -> str:
-    """The `name=value` a browser would send back from the reply's Set-Cookie."""
-    return reply.headers["Set-Cookie"].split(";")[0]
-
-
 def test_without_the_token_nothing_but_metrics_and_the_public_code(page: Page) -> None:
     mine = page.remember(f"My locker code is {MARKER}")
     anon: dict[str, str | None] = {"Authorization": None}
-    index = page.call("GET", "/", headers=anon)
-    assert index.status == 401 and index.headers["Content-Type"].startswith("text/plain")
-    assert b"secondself web" in index.body and b"<" not in index.body
     for path in ("/api/memories", f"/api/memories/{mine}", "/api/users", "/api/conversations",
                  "/api/events", f"/api/memories?q={MARKER}"):  # fmt: skip
         reply = page.call("GET", path, headers=anon)
@@ -621,19 +613,17 @@ def test_without_the_token_nothing_but_metrics_and_the_public_code(page: Page) -
         {"Authorization": f"Bearer {wrong}"},
         {"Authorization": f"Bearer {page.token[:-1]}"},
         {"Authorization": f"Basic {page.token}"},
-        {"Authorization": None, "Cookie": f"secondself={page.token}"},  # not our cookie's name
-        {
-            "Authorization": None,
-            "Cookie": cookie_of(page.call("GET", f"/?token={page.token}"))[:-1],
-        },
+        # A cookie is no way in, not even the one older versions set (a browser sends a
+        # 127.0.0.1 cookie to every port there: any local web server would get it).
+        {"Authorization": None, "Cookie": f"{access.Access(page.token).old_cookie}={page.token}"},
+        {"Authorization": None, "Cookie": f"secondself={page.token}"},
     ):
         assert_error(page.call("GET", "/api/memories", headers=headers), 401, "unauthorized")
-        assert page.call("GET", "/", headers=headers).status == 401
-    wrong_link = page.call("GET", f"/?token={wrong}", headers=anon)
-    assert wrong_link.status == 401 and b"secondself web" in wrong_link.body
-    assert "Set-Cookie" not in wrong_link.headers
     assert page.store().get(mine).text == f"My locker code is {MARKER}"  # nothing changed
-    # The page's script and style are public code, and hold nothing of the user's.
+    # The page, its script and style are public code, and hold nothing of the user's.
+    index = page.call("GET", "/", headers=anon)
+    assert index.status == 200 and b'<script src="/static/app.js"' in index.body
+    assert MARKER.encode() not in index.body and "Set-Cookie" not in index.headers
     assert page.call("GET", "/static/app.js", headers=anon).status == 200
     assert page.call("GET", "/static/style.css", headers=anon).status == 200
     assert page.call("GET", "/metrics", headers=anon).status == 200
@@ -641,31 +631,14 @@ def test_without_the_token_nothing_but_metrics_and_the_public_code(page: Page) -
     assert texts(page.call("GET", "/api/memories")) == [f"My locker code is {MARKER}"]
 
 
-def test_the_link_trades_its_token_for_a_strict_cookie_and_leaves_the_address(page: Page) -> None:
-    anon: dict[str, str | None] = {"Authorization": None}
-    link = page.call("GET", f"/?user=default&token={page.token}&persona=personal", headers=anon)
-    assert link.status == 200 and link.headers["Content-Type"].startswith("text/html")
-    cookie = link.headers["Set-Cookie"]
-    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
-    assert {"httponly", "samesite", "path", "max-age"} <= attributes
-    assert "SameSite=Strict" in cookie and "Path=/;" in cookie
-    assert "Secure" not in cookie  # plain http on loopback: a Secure cookie would never be sent
-    # On to the page, without the token in the address (the browser replaces the entry).
-    body = link.body.decode()
-    assert 'http-equiv="refresh" content="0; url=/?user=default&amp;persona=personal"' in body
-    assert page.token not in body
-    assert link.headers["Referrer-Policy"] == "no-referrer"  # nor does it leak as a Referer
-    # The browser sends the cookie back: the page and the API answer.
-    jar: dict[str, str | None] = {"Authorization": None, "Cookie": cookie_of(link)}
-    index = page.call("GET", "/?user=default&persona=personal", headers=jar)
-    assert index.status == 200 and b'<script src="/static/app.js"' in index.body
-    other = "theme=dark; " + cookie_of(link) + "; lang=en"  # other local pages' cookies too
-    assert page.call("GET", "/api/users", headers={**jar, "Cookie": other}).status == 200
-    created = page.call("POST", "/api/memories", {"text": "from the browser"}, headers=jar)
-    assert created.status == 201
-    # A link with only the token goes on to the bare page.
-    bare = page.call("GET", f"/?token={page.token}", headers=anon).body.decode()
-    assert 'content="0; url=/"' in bare
+def test_a_browser_holding_the_old_cookie_is_told_to_drop_it(page: Page) -> None:
+    old = access.Access(page.token).old_cookie
+    held: dict[str, str | None] = {"Authorization": None, "Cookie": f"theme=dark; {old}=x"}
+    index = page.call("GET", "/", headers=held)
+    assert index.status == 200
+    dropped = index.headers["Set-Cookie"]
+    assert dropped.startswith(f"{old}=;") and "Max-Age=0" in dropped and page.token not in dropped
+    assert "Set-Cookie" not in page.call("GET", "/", headers={"Authorization": None}).headers
 
 
 def test_the_token_file_is_made_once_private_and_atomically(tmp_path: Path) -> None:
@@ -714,11 +687,11 @@ def test_secondself_web_prints_the_link(
     assert not home.exists()
     token = access.load_or_create(home)
     assert main(["--home", str(home), "web"]) == 0
-    assert capsys.readouterr().out == f"http://127.0.0.1:9123/?token={token}\n"
+    assert capsys.readouterr().out == f"http://127.0.0.1:9123/#token={token}\n"
     monkeypatch.setenv("SECONDSELF_WEB_HOST", "::")
     assert main(["--home", str(home), "web"]) == 0
     printed = capsys.readouterr()
-    assert printed.out == f"http://[::1]:9123/?token={token}\n"
+    assert printed.out == f"http://[::1]:9123/#token={token}\n"
     assert "another machine" in printed.err
     assert access.page_url("0.0.0.0", 8765) == "http://127.0.0.1:8765/"  # what the log says
 

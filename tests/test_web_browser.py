@@ -1,14 +1,17 @@
 """The web page in a real browser: Debian's chromium, headless, driven by selenium through
 Debian's chromium-driver (never a downloaded one), against the real server and store.
 
-It is refused without the page's link, opens the link (its token traded for a cookie and
-gone from the address bar), sees a remembered memory, searches, remembers, forgets one for
-good, corrects an answer, watches live stage timings arrive as the bus publishes them, and
+It shows nothing without the page's link, and says so; a wrong token is refused; it opens
+the link (the token kept in the page's own storage, gone from the address bar, no cookie
+set), sees a remembered memory and a snapshot, searches, remembers, forgets one for good,
+corrects an answer, watches live stage timings arrive as the bus publishes them, and
 re-reads the lists once, not once per change, after a burst of changes made elsewhere."""
 
 from __future__ import annotations
 
 import shutil
+import struct
+import zlib
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -29,7 +32,7 @@ from secondself.events import (
     SpeechEnded,
     Transcript,
 )
-from secondself.memory.model import Kind, SearchFilter
+from secondself.memory.model import Kind, MediaInput, SearchFilter
 from secondself.recall import PersonaMemory
 from tests.test_memory_support import files_containing
 from tests.test_web import Page, embedder, page
@@ -83,6 +86,23 @@ def item_of(driver: WebDriver, memory_id: int) -> WebElement:
     return driver.find_element(By.CSS_SELECTOR, f'#memory-list li[data-id="{memory_id}"]')
 
 
+def tiny_png(width: int = 3, height: int = 2) -> bytes:
+    """A real (decodable) red PNG, made here: no imaging library needed."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
 def test_the_page_end_to_end_in_chromium(page: Page, browser: WebDriver) -> None:
     dog = page.remember("My dog is called Biscuit")
     page.remember("The spare key is under the blue flower pot")
@@ -91,14 +111,35 @@ def test_the_page_end_to_end_in_chromium(page: Page, browser: WebDriver) -> None
         "What is my dog called?", "Your dog is called Biscuit.", [dog]
     )
 
-    browser.get(f"{page.origin}/")  # no link, no cookie: how to get the link, nothing else
-    refused = browser.find_element(By.TAG_NAME, "body").text
-    assert "secondself web" in refused and "Biscuit" not in refused
-    browser.get(f"{page.origin}/?token={page.token}")  # what `secondself web` prints
+    garden = (
+        page.store()
+        .remember("A photo of the garden", kind=Kind.IMAGE, media=MediaInput(tiny_png(), "png"))
+        .id
+    )
+
+    def status(d: WebDriver) -> str:
+        return str(d.find_element(By.ID, "status").text)
+
+    browser.get(f"{page.origin}/")  # no link: how to get it, and nothing else
+    wait(browser, lambda d: "secondself web" in status(d), "asks for the link")
+    assert "Biscuit" not in browser.find_element(By.TAG_NAME, "body").text
+    browser.get(f"{page.origin}/#token={'A' * len(page.token)}")  # a stale link
+    wait(browser, lambda d: "no longer the device's" in status(d), "a wrong token refused")
+    assert browser.execute_script("return localStorage.length") == 0  # not kept
+    assert "Biscuit" not in browser.find_element(By.TAG_NAME, "body").text
+
+    browser.get(f"{page.origin}/#token={page.token}")  # what `secondself web` prints
     wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), "load")
     assert page.token not in browser.current_url and browser.current_url.startswith(page.origin)
-    assert page.token not in str(browser.execute_script("return document.cookie"))  # HttpOnly
+    assert browser.get_cookies() == []  # nothing another port on 127.0.0.1 would be sent
     assert "My dog is called Biscuit" in memory_texts(browser)
+    # The snapshot, fetched with the token (an <img> cannot send one) and drawn.
+    shown = f'#memory-list li[data-id="{garden}"] img.snapshot'
+    wait(browser, lambda d: d.execute_script(
+        f"const i = document.querySelector('{shown}'); return i && i.complete && i.naturalWidth"
+    ) == 3, "the snapshot drawn")  # fmt: skip
+    browser.get(f"{page.origin}/")  # later, the bare address: the page kept its token
+    wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), "load")
     turn = browser.find_element(By.CSS_SELECTOR, "#turn-list .turn")
     assert "Your dog is called Biscuit." in turn.text and "personal score" in turn.text
     assert f"#{dog}" in turn.find_element(By.CSS_SELECTOR, ".sources").text
@@ -109,7 +150,7 @@ def test_the_page_end_to_end_in_chromium(page: Page, browser: WebDriver) -> None
     wait(browser, lambda d: memory_texts(d)[:1] == ["The spare key is under the blue flower pot"],
          "the key memory first in the search results")  # fmt: skip
     browser.find_element(By.ID, "clear").click()
-    wait(browser, lambda d: len(memory_texts(d)) == 4, "every memory listed again")
+    wait(browser, lambda d: len(memory_texts(d)) == 5, "every memory listed again")
 
     # Remember from the page.
     browser.find_element(By.ID, "remember-text").send_keys("The bins go out on Tuesday")

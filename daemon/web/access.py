@@ -6,11 +6,13 @@ random secret in `<data home>/web-token` (mode 0600, made atomically on the daem
 start): under systemd the data home is the service's StateDirectory, readable only by the
 service's user and root. `secondself web` prints the page's link with it.
 
-- A browser opens `/?token=TOKEN` once: the page answers with an HttpOnly, SameSite=Strict
-  cookie and sends the browser on to `/` without the token in the address bar.
-- A script sends `Authorization: Bearer TOKEN`.
+- Every API request carries it as `Authorization: Bearer TOKEN`. A script sends it so; the
+  page is opened as `/#token=TOKEN`, and its script keeps the token in the origin's
+  localStorage and sends it the same way. The fragment never reaches a server (no request
+  line, log or Referer holds it), and no cookie is used: a browser sends a cookie for
+  127.0.0.1 to every port there, so any local web server the user visits would get it.
 
-Both are compared in constant time. `/metrics` needs no token: it holds no private text.
+The comparison is in constant time. `/metrics` needs no token: it holds no private text.
 Deleting the file and restarting the daemon makes a new token (every browser must then
 open the new link).
 """
@@ -37,52 +39,39 @@ log = logging.getLogger(__name__)
 TOKEN_FILE = "web-token"
 TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 43 characters, 256 random bits
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,256}")  # what a token file may hold
-COOKIE_MAX_AGE_S = 400 * 24 * 3600  # the most a browser keeps a cookie (Chrome caps at 400 d)
 SERVICE_HINT = (
     "sudo -u secondself /opt/secondself/.venv/bin/secondself --home /var/lib/secondself web"
 )
 
 
 class Access:
-    """Checks a request's token (bearer header or cookie) against the install's."""
+    """Checks a request's bearer token against the install's."""
 
     def __init__(self, token: str) -> None:
         if not TOKEN_PATTERN.fullmatch(token):
             raise ValueError("a web token is 32-256 characters of A-Z, a-z, 0-9, '-' and '_'")
         self._token = token.encode("ascii")
-        # One cookie per install: two daemons on one machine (different ports, same
-        # 127.0.0.1 cookie jar) do not overwrite each other's. The name tells nothing of
-        # the secret (32 bits of its hash).
-        self.cookie_name = "secondself_" + hashlib.sha256(self._token).hexdigest()[:8]
+        # Versions before the bearer-only page let a browser in with a cookie that held the
+        # token itself, for 400 days; the page now tells such a browser to drop it.
+        self.old_cookie = "secondself_" + hashlib.sha256(self._token).hexdigest()[:8]
 
     def matches(self, given: str) -> bool:
         """Whether `given` is the token (constant time: no timing tells how close it came)."""
         return hmac.compare_digest(given.encode("utf-8", "replace"), self._token)
 
     def allows(self, headers: Mapping[str, str]) -> bool:
-        """Whether the request carries the token, as a bearer header or as our cookie."""
+        """Whether the request carries the token as a bearer header."""
         scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
-        if scheme.lower() == "bearer" and self.matches(credentials.strip()):
-            return True
-        return any(self.matches(value) for value in self._cookies(headers.get("cookie", "")))
+        return scheme.lower() == "bearer" and self.matches(credentials.strip())
 
-    def _cookies(self, header: str) -> list[str]:
-        """The values of our cookie in a Cookie header (other local pages set theirs too)."""
-        found = []
-        for pair in header.split(";"):
-            name, equals, value = pair.partition("=")
-            if equals and name.strip() == self.cookie_name:
-                found.append(value.strip().strip('"'))
-        return found
+    def old_cookie_sent(self, headers: Mapping[str, str]) -> bool:
+        """Whether the browser still holds the old cookie (other local pages set theirs too)."""
+        names = (pair.partition("=")[0].strip() for pair in headers.get("cookie", "").split(";"))
+        return self.old_cookie in names
 
-    def cookie(self) -> str:
-        """The Set-Cookie value that lets this browser in: script cannot read it, and no
-        request another site starts (link, form, fetch, image) carries it."""
-        token = self._token.decode("ascii")
-        return (
-            f"{self.cookie_name}={token}; Path=/; Max-Age={COOKIE_MAX_AGE_S}; "
-            "HttpOnly; SameSite=Strict"
-        )
+    def drop_old_cookie(self) -> str:
+        """The Set-Cookie value that makes a browser delete the old cookie."""
+        return f"{self.old_cookie}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
 
 
 # --- the token file -------------------------------------------------------------------------
@@ -196,4 +185,4 @@ def page_url(host: str, port: int, token: str | None = None) -> str:
         if ipaddress.ip_address(host).version == 6:
             host = f"[{host}]"
     url = f"http://{host}:{port}/"
-    return f"{url}?token={token}" if token is not None else url
+    return f"{url}#token={token}" if token is not None else url

@@ -2,6 +2,50 @@
 // daemon's JSON API. Text from the API is only ever set as textContent (never as HTML).
 "use strict";
 
+// The access token comes in the link `secondself web` prints, after the "#": a fragment is
+// never sent to a server, so it is in no request line, log or Referer. It is kept in this
+// origin's localStorage (no other port's page can read it, unlike a cookie for 127.0.0.1,
+// which a browser sends to every port) and goes with each request as a Bearer header.
+const TOKEN_KEY = "secondself-token";
+const NEEDS_LINK = "This page needs its access link: on the device run `secondself web` and " +
+  "open the link it prints.";
+
+function takeToken() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const search = new URLSearchParams(location.search);
+  const given = fragment.get("token") || search.get("token"); // ?token=: an older link
+  if (given) {
+    localStorage.setItem(TOKEN_KEY, given);
+    fragment.delete("token");
+    search.delete("token");
+    const rest = fragment.toString();
+    history.replaceState(null, "", `?${search}${rest ? `#${rest}` : ""}`); // out of the address
+  }
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+let token = takeToken();
+// A link pasted into a tab already showing the page changes only the fragment, which
+// loads nothing: start again with its token.
+addEventListener("hashchange", () => {
+  if (new URLSearchParams(location.hash.slice(1)).has("token")) location.reload();
+});
+
+class Unauthorized extends Error {}
+
+function authorized(headers = {}) {
+  if (!token) throw new Unauthorized(NEEDS_LINK);
+  return { ...headers, Authorization: `Bearer ${token}` };
+}
+
+function refused(response) {
+  if (response.status !== 401) return;
+  localStorage.removeItem(TOKEN_KEY); // a new data folder or token: this one is dead
+  token = null;
+  throw new Unauthorized("This page's access token is no longer the device's: run " +
+    "`secondself web` on the device and open the new link.");
+}
+
 const url = new URLSearchParams(location.search);
 const state = {
   user: url.get("user") || "",
@@ -24,13 +68,14 @@ function query(extra = {}) {
 }
 
 async function api(method, path, extra = {}, body = undefined) {
-  const options = { method, headers: {} };
+  const options = { method, headers: authorized() };
   if (method !== "GET") options.headers["X-Secondself"] = "1"; // the server's same-origin check
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
   const response = await fetch(`${path}?${query(extra)}`, options);
+  refused(response);
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
   return data;
@@ -85,8 +130,7 @@ function memoryItem(m) {
   const item = el("li", { className: m.current ? "memory" : "memory superseded" },
     el("div", { className: "meta", textContent: meta.join(" · ") }),
     el("div", { className: "text", textContent: m.text }),
-    m.media_url && m.kind === "image"
-      ? el("img", { className: "snapshot", src: m.media_url, alt: `snapshot #${m.id}` }) : null);
+    m.media_url && m.kind === "image" ? snapshot(m) : null);
   item.dataset.id = m.id;
   const share = el("button", { type: "button", className: "share",
     textContent: m.visibility === "shared" ? "Make private" : "Share" });
@@ -95,6 +139,21 @@ function memoryItem(m) {
   forget.addEventListener("click", () => forgetClicked(m, item, forget));
   item.append(el("div", { className: "actions" }, share, forget));
   return item;
+}
+
+// An <img> cannot send a header: the picture is fetched with the token and shown from a
+// blob: address, let go once drawn.
+function snapshot(m) {
+  const img = el("img", { className: "snapshot", alt: `snapshot #${m.id}` });
+  fetch(m.media_url, { headers: authorized() })
+    .then((response) => { refused(response); return response.ok ? response.blob() : null; })
+    .then((blob) => {
+      if (!blob) return;
+      img.src = URL.createObjectURL(blob);
+      img.addEventListener("load", () => URL.revokeObjectURL(img.src), { once: true });
+    })
+    .catch((e) => say(e.message, true));
+  return img;
 }
 
 async function loadMemories(more = false) {
@@ -270,20 +329,67 @@ function changedElsewhere() {
 
 document.addEventListener("visibilitychange", scheduleRefresh);
 
-function listen() {
-  const source = new EventSource("/api/events");
-  source.onopen = () => { $("live-state").textContent = "live"; $("live-state").className = "on"; };
-  source.onerror = () => {
-    $("live-state").textContent = "live: reconnecting";
-    $("live-state").className = "off";
-  };
-  source.addEventListener("bus", (message) => {
-    const event = JSON.parse(message.data);
-    logEvent(event);
-    stage(event);
-    if (event.event === "MemorySaved" || event.event === "MemoryForgotten") changedElsewhere();
-    else scheduleRefresh(); // the voice is busy: wait until it is quiet
-  });
+function onBusEvent(event) {
+  logEvent(event);
+  stage(event);
+  if (event.event === "MemorySaved" || event.event === "MemoryForgotten") changedElsewhere();
+  else scheduleRefresh(); // the voice is busy: wait until it is quiet
+}
+
+function liveState(text, on) {
+  $("live-state").textContent = text;
+  $("live-state").className = on ? "on" : "off";
+}
+
+// One Server-Sent Events message ("event: bus" and "data: ..." lines; ":" lines are
+// comments, the server's keep-alive).
+function message(block) {
+  let name = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon === 0) continue;
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") name = value;
+    else if (field === "data") data.push(value);
+  }
+  if (name === "bus" && data.length) onBusEvent(JSON.parse(data.join("\n")));
+}
+
+// The live stream, read with fetch (EventSource cannot send the token), reconnecting after
+// a restart of the daemon or a dropped connection.
+const RECONNECT_MS = 2000;
+
+async function listen() {
+  for (;;) {
+    try {
+      const response = await fetch("/api/events", { headers: authorized(), cache: "no-store" });
+      refused(response);
+      if (!response.ok) throw new Error(`live: HTTP ${response.status}`);
+      liveState("live", true);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          message(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch (e) {
+      if (e instanceof Unauthorized) {
+        liveState("live: no access", false);
+        say(e.message, true);
+        return;
+      }
+    }
+    liveState("live: reconnecting", false);
+    await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+  }
 }
 
 // --- wiring -------------------------------------------------------------------------------
@@ -322,6 +428,7 @@ $("persona").addEventListener("change", () => {
 });
 
 async function start() {
+  if (!token) { say(NEEDS_LINK, true); liveState("live: no access", false); return; }
   await loadUsers();
   await loadPersonas();
   rememberLocation();
