@@ -1,13 +1,12 @@
 """Prometheus metrics from the bus's events, served as text on `/metrics` (stdlib only).
 
-`Metrics` subscribes to the bus (`bus.on(metrics.observe)`); `serve_metrics` serves it
-alone over HTTP (the daemon serves it beside the web page: `secondself.web`). Nothing here
+`Metrics` subscribes to the bus (`bus.on(metrics.observe)`); the daemon's HTTP port serves
+its `render()` beside the web page (`secondself.web.site`). Nothing here
 reads what the user said: only counts, durations and labels from a fixed set.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import resource
@@ -32,8 +31,6 @@ from secondself.events import (
     Transcript,
     WakeDetected,
 )
-from secondself.web.http import serve
-from secondself.web.site import Site
 
 # Stage latencies span 10 ms (retrieval) to tens of seconds (a long answer on a Pi).
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -278,17 +275,6 @@ def _histogram_family(name: str, series: dict[Labels, Histogram]) -> list[str]:
         lines.append(f"{name}_sum{_labels(labels)} {_number(h.total)}")
         lines.append(f"{name}_count{_labels(labels)} {h.count}")
     return lines
-
-
-# -- the HTTP server ---------------------------------------------------------------------------
-
-
-async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
-    """Serves GET /metrics alone on host:port (OSError when the port is taken); the daemon
-    serves the web page on the same port with `secondself.web.server.serve_web`."""
-    server = await serve(Site(metrics.render), host, port)
-    assert server.server is not None
-    return server.server
 
 
 def scrape(lines: Iterable[str]) -> dict[str, float]:

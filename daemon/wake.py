@@ -161,11 +161,6 @@ class _Classifier:
         return float(self._session.run(None, {self._input_name: window})[0].reshape(-1)[0])
 
 
-def load_wake_word(store: ModelStore, name: str) -> OpenWakeWord:
-    """The named wake word model ("hey_jarvis", "alexa", ...) with the shared feature models."""
-    return load_wake_words(store, [name])
-
-
 def load_wake_words(store: ModelStore, names: Iterable[str]) -> OpenWakeWord:
     """Several wake words on one feature pipeline (each name once, in the order given)."""
     return OpenWakeWord(

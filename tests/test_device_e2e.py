@@ -43,7 +43,7 @@ from secondself.recall import PersonaMemory
 from secondself.stt import load_transcriber
 from secondself.vad import SileroVad, load_vad
 from secondself.virtual_soundcard import VirtualSoundCard
-from secondself.wake import OpenWakeWord, load_wake_word
+from secondself.wake import OpenWakeWord, load_wake_words
 from tests.conftest import Say, silence
 from tests.fakes import RecordingSpeaker
 from tests.test_hw_camera import write_video
@@ -67,7 +67,7 @@ class Models:
 def models(model_store: ModelStore) -> Models:
     return Models(
         stt=load_transcriber(model_store, "moonshine", 1, "whisper-tiny.en", 1),
-        wake=load_wake_word(model_store, "hey_jarvis"),
+        wake=load_wake_words(model_store, ["hey_jarvis"]),
         embedder=load_embedder(model_store, "all-minilm-l6-v2", threads=1),
     )
 

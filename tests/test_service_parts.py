@@ -29,8 +29,10 @@ from secondself.events import (
     WakeDetected,
 )
 from secondself.logs import EventLogger, JournalHandler, decode_fields, encode_fields
-from secondself.metrics import Metrics, scrape, serve_metrics
+from secondself.metrics import Metrics, scrape
 from secondself.sdnotify import Notifier, keep_alive, watchdog_interval
+from secondself.web.http import serve
+from secondself.web.site import Site
 from tests.loop_thread import LoopThread
 
 pytestmark = pytest.mark.unit
@@ -271,10 +273,9 @@ def test_reply_latency_with_a_speculative_reply() -> None:
 def metrics_server() -> Iterator[tuple[Metrics, int]]:
     metrics = Metrics()
     runner = LoopThread()
-    future = asyncio.run_coroutine_threadsafe(serve_metrics(metrics, "127.0.0.1", 0), runner.loop)
-    server = future.result(5)
-    port = server.sockets[0].getsockname()[1]
-    yield metrics, port
+    started = serve(Site(metrics.render), "127.0.0.1", 0)  # /metrics alone: no page, no token
+    server = asyncio.run_coroutine_threadsafe(started, runner.loop).result(5)
+    yield metrics, server.port
     runner.loop.call_soon_threadsafe(server.close)
     runner.close()
 

@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 from secondself.models import ModelStore
 from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE
 from secondself.vad import SileroVad, load_vad
-from secondself.wake import OpenWakeWord, load_wake_word
+from secondself.wake import OpenWakeWord, load_wake_words
 from tests.conftest import Say, silence
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +22,7 @@ OTHER_PHRASE = "What is the weather like today?"
 
 @pytest.fixture(scope="module")
 def wake(model_store: ModelStore) -> OpenWakeWord:
-    return load_wake_word(model_store, "hey_jarvis")
+    return load_wake_words(model_store, ["hey_jarvis"])
 
 
 @pytest.fixture(scope="module")
