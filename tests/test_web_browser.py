@@ -138,6 +138,10 @@ def test_the_page_end_to_end_in_chromium(page: Page, browser: WebDriver) -> None
     wait(browser, lambda d: d.execute_script(
         f"const i = document.querySelector('{shown}'); return i && i.complete && i.naturalWidth"
     ) == 3, "the snapshot drawn")  # fmt: skip
+    browser.execute_script("localStorage.clear()")
+    browser.get(f"{page.origin}/?token={page.token}")  # a link an older version printed
+    wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), "load")
+    assert page.token not in browser.current_url
     browser.get(f"{page.origin}/")  # later, the bare address: the page kept its token
     wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), "load")
     turn = browser.find_element(By.CSS_SELECTOR, "#turn-list .turn")

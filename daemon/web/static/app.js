@@ -18,8 +18,9 @@ function takeToken() {
     localStorage.setItem(TOKEN_KEY, given);
     fragment.delete("token");
     search.delete("token");
-    const rest = fragment.toString();
-    history.replaceState(null, "", `?${search}${rest ? `#${rest}` : ""}`); // out of the address
+    const [query, rest] = [search.toString(), fragment.toString()];
+    const address = location.pathname + (query ? `?${query}` : "") + (rest ? `#${rest}` : "");
+    history.replaceState(null, "", address); // out of the address bar and the tab's history
   }
   return localStorage.getItem(TOKEN_KEY);
 }
