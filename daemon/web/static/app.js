@@ -7,8 +7,8 @@
 // origin's localStorage (no other port's page can read it, unlike a cookie for 127.0.0.1,
 // which a browser sends to every port) and goes with each request as a Bearer header.
 const TOKEN_KEY = "secondself-token";
-const NEEDS_LINK = "This page needs its access link: on the device run `secondself web` and " +
-  "open the link it prints.";
+const NEEDS_LINK = "This page needs its access link: on the device run `secondself web` " +
+  "(under systemd, as the secondself user: see the README) and open the link it prints.";
 
 function takeToken() {
   const fragment = new URLSearchParams(location.hash.slice(1));
