@@ -1,7 +1,7 @@
 """`secondself web`: print the web page's link, with the install's access token in it.
 
-The token lives in the data home (`web-token`, made by the daemon on its first start). Under
-systemd that is /var/lib/secondself, readable only by the service's user and root, so run
+The token lives in the data home (`web-access-token`, made by the daemon on its first start).
+Under systemd that is /var/lib/secondself, readable only by the service's user and root, so run
 `sudo -u secondself /opt/secondself/.venv/bin/secondself --home /var/lib/secondself web`.
 """
 

@@ -160,8 +160,8 @@ def test_install_enables_and_starts_it_ready_with_its_timings(installed: Sandbox
     assert installed.sh("stat -c '%U %a' /var/lib/secondself") == "secondself 700"
     # What libraries keep under $HOME (ONNX Runtime's device id, PulseAudio's runtime link)
     # is in /run, not among the memories; beside them only the web page's token, private.
-    assert installed.sh("ls -A /var/lib/secondself").split() == ["users", "web-token"]
-    assert installed.sh("stat -c '%U %a' /var/lib/secondself/web-token") == "secondself 600"
+    assert installed.sh("ls -A /var/lib/secondself").split() == ["users", "web-access-token"]
+    assert installed.sh("stat -c '%U %a' /var/lib/secondself/web-access-token") == "secondself 600"
     assert "Microsoft" in installed.sh("ls -A /run/secondself")
 
 

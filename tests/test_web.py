@@ -615,7 +615,7 @@ def test_without_the_token_nothing_but_metrics_and_the_public_code(page: Page) -
         {"Authorization": f"Basic {page.token}"},
         # A cookie is no way in, not even the one older versions set (a browser sends a
         # 127.0.0.1 cookie to every port there: any local web server would get it).
-        {"Authorization": None, "Cookie": f"{access.Access(page.token).old_cookie}={page.token}"},
+        {"Authorization": None, "Cookie": f"secondself_0123abcd={page.token}"},
         {"Authorization": None, "Cookie": f"secondself={page.token}"},
     ):
         assert_error(page.call("GET", "/api/memories", headers=headers), 401, "unauthorized")
@@ -631,14 +631,17 @@ def test_without_the_token_nothing_but_metrics_and_the_public_code(page: Page) -
     assert texts(page.call("GET", "/api/memories")) == [f"My locker code is {MARKER}"]
 
 
-def test_a_browser_holding_the_old_cookie_is_told_to_drop_it(page: Page) -> None:
-    old = access.Access(page.token).old_cookie
-    held: dict[str, str | None] = {"Authorization": None, "Cookie": f"theme=dark; {old}=x"}
-    index = page.call("GET", "/", headers=held)
-    assert index.status == 200
-    dropped = index.headers["Set-Cookie"]
-    assert dropped.startswith(f"{old}=;") and "Max-Age=0" in dropped and page.token not in dropped
-    assert "Set-Cookie" not in page.call("GET", "/", headers={"Authorization": None}).headers
+def test_the_token_an_older_version_gave_away_in_a_cookie_is_replaced(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    old = "A1" * 22
+    (home / access.OLD_TOKEN_FILE).write_text(f"{old}\n")
+    with pytest.raises(UserError, match="restart the daemon"):
+        access.read(home)  # `secondself web` before the daemon's first start on this version
+    new = access.load_or_create(home)
+    assert new != old and access.read(home) == new
+    assert sorted(p.name for p in home.iterdir()) == [access.TOKEN_FILE]  # the old one is gone
+    assert not access.Access(new).matches(old)
 
 
 def test_the_token_file_is_made_once_private_and_atomically(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ Debian's chromium-driver (never a downloaded one), against the real server and s
 
 It shows nothing without the page's link, and says so; a wrong token is refused; it opens
 the link (the token kept in the page's own storage, gone from the address bar, no cookie
-set), sees a remembered memory and a snapshot, searches, remembers, forgets one for good,
+set), keeps its token when a made-up link is opened, sees a remembered memory and a snapshot, searches, remembers, forgets one for good,
 corrects an answer, watches live stage timings arrive as the bus publishes them, and
 re-reads the lists once, not once per change, after a burst of changes made elsewhere."""
 
@@ -147,6 +147,13 @@ def test_the_page_end_to_end_in_chromium(page: Page, browser: WebDriver) -> None
     turn = browser.find_element(By.CSS_SELECTOR, "#turn-list .turn")
     assert "Your dog is called Biscuit." in turn.text and "personal score" in turn.text
     assert f"#{dog}" in turn.find_element(By.CSS_SELECTOR, ".sources").text
+
+    # Any site can link here with a made-up token: the page keeps the one it holds.
+    browser.get(f"{page.origin}/#token={'B' * len(page.token)}")
+    wait(browser, lambda d: "not this device's" in status(d), "a made-up token refused")
+    assert browser.execute_script("return localStorage.getItem('secondself-token')") == page.token
+    browser.get(f"{page.origin}/#token=not%20a%20token")  # not even a token's shape: ignored
+    wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), "load")
 
     # Search: the store's hybrid search, by meaning.
     browser.find_element(By.ID, "search").send_keys("Where did I hide the house key?")

@@ -2,8 +2,8 @@
 
 The page and its API hold every user's memories, and 127.0.0.1 is open to every local
 process and Unix account, so a request must prove it was given the token. The token is a
-random secret in `<data home>/web-token` (mode 0600, made atomically on the daemon's first
-start): under systemd the data home is the service's StateDirectory, readable only by the
+random secret in `<data home>/web-access-token` (mode 0600, made atomically on the daemon's
+first start): under systemd the data home is the service's StateDirectory, readable only by the
 service's user and root. `secondself web` prints the page's link with it.
 
 - Every API request carries it as `Authorization: Bearer TOKEN`. A script sends it so; the
@@ -15,12 +15,16 @@ service's user and root. `secondself web` prints the page's link with it.
 The comparison is in constant time. `/metrics` needs no token: it holds no private text.
 Deleting the file and restarting the daemon makes a new token (every browser must then
 open the new link).
+
+Versions before the bearer-only page kept the token in `web-token` and let a browser in with
+a cookie that held it, so any local server the browser visited since may have it: the first
+start of this version retires that token and makes a new one. (Those browsers needed the
+new link anyway: they held no token of their own.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import ipaddress
 import logging
@@ -36,7 +40,8 @@ from secondself.web.guard import WILDCARDS
 
 log = logging.getLogger(__name__)
 
-TOKEN_FILE = "web-token"
+TOKEN_FILE = "web-access-token"
+OLD_TOKEN_FILE = "web-token"  # sent in a cookie by older versions: retired (module notes)
 TOKEN_BYTES = 32  # secrets.token_urlsafe(32): 43 characters, 256 random bits
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,256}")  # what a token file may hold
 SERVICE_HINT = (
@@ -51,9 +56,6 @@ class Access:
         if not TOKEN_PATTERN.fullmatch(token):
             raise ValueError("a web token is 32-256 characters of A-Z, a-z, 0-9, '-' and '_'")
         self._token = token.encode("ascii")
-        # Versions before the bearer-only page let a browser in with a cookie that held the
-        # token itself, for 400 days; the page now tells such a browser to drop it.
-        self.old_cookie = "secondself_" + hashlib.sha256(self._token).hexdigest()[:8]
 
     def matches(self, given: str) -> bool:
         """Whether `given` is the token (constant time: no timing tells how close it came)."""
@@ -63,15 +65,6 @@ class Access:
         """Whether the request carries the token as a bearer header."""
         scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
         return scheme.lower() == "bearer" and self.matches(credentials.strip())
-
-    def old_cookie_sent(self, headers: Mapping[str, str]) -> bool:
-        """Whether the browser still holds the old cookie (other local pages set theirs too)."""
-        names = (pair.partition("=")[0].strip() for pair in headers.get("cookie", "").split(";"))
-        return self.old_cookie in names
-
-    def drop_old_cookie(self) -> str:
-        """The Set-Cookie value that makes a browser delete the old cookie."""
-        return f"{self.old_cookie}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
 
 
 # --- the token file -------------------------------------------------------------------------
@@ -87,7 +80,10 @@ def load_or_create(home: Path) -> str:
     try:
         token = _read(path)
     except FileNotFoundError:
-        return _create(path)
+        token = _create(path)
+        _retire_old_token(home)  # after: a crash between leaves the old one, not none
+        return token
+    _retire_old_token(home)
     if not TOKEN_PATTERN.fullmatch(token):
         log.warning("%s does not hold a valid token: a new one replaces it", path)
         return _create(path, replace=True)
@@ -102,6 +98,12 @@ def read(home: Path) -> str:
     try:
         token = _read(path)
     except FileNotFoundError:
+        if (home / OLD_TOKEN_FILE).exists():
+            raise UserError(
+                "web-old-token",
+                f"the web page's token in {home} is an older version's, which a cookie "
+                "gave away: restart the daemon, it makes a new one",
+            ) from None
         raise UserError(
             "web-no-token",
             f"no web page token in {home} yet: the daemon makes it when it starts "
@@ -155,6 +157,17 @@ def _create(path: Path, replace: bool = False) -> str:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
     return token
+
+
+def _retire_old_token(home: Path) -> None:
+    old = home / OLD_TOKEN_FILE
+    with contextlib.suppress(FileNotFoundError):
+        old.unlink()
+        _sync_folder(home)
+        log.warning(
+            "the web page has a new access token (older versions also sent it in a cookie, "
+            "which a browser gives every local port): open the link `secondself web` prints"
+        )
 
 
 def _keep_private(path: Path) -> None:

@@ -81,15 +81,7 @@ class Site:
         if request.path in STATIC:
             if request.method not in ("GET", "HEAD"):
                 raise HttpError(405, "method", f"{request.path} takes GET")
-            response = await self._static(request.path, api)
-            if request.path == "/" and access.old_cookie_sent(request.headers):
-                response = Response(
-                    response.status,
-                    response.body,
-                    response.content_type,
-                    (*response.headers, ("Set-Cookie", access.drop_old_cookie())),
-                )
-            return response
+            return await self._static(request.path, api)
         if not request.path.startswith("/api/"):
             raise HttpError(404, "not-found", f"no such page: {request.path}")
         if not access.allows(request.headers):

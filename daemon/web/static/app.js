@@ -10,12 +10,22 @@ const TOKEN_KEY = "secondself-token";
 const NEEDS_LINK = "This page needs its access link: on the device run `secondself web` " +
   "(under systemd, as the secondself user: see the README) and open the link it prints.";
 
+// What a token file may hold (access.TOKEN_PATTERN): anything else in a link is not a
+// token, and must not replace the one this page already holds.
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{32,256}$/;
+
 function takeToken() {
   const fragment = new URLSearchParams(location.hash.slice(1));
   const search = new URLSearchParams(location.search);
   const given = fragment.get("token") || search.get("token"); // ?token=: an older link
-  if (given) {
-    localStorage.setItem(TOKEN_KEY, given);
+  if (given !== null) {
+    if (TOKEN_SHAPE.test(given)) {
+      // Kept beside the one held so far until the server accepts it: any site can link
+      // here with a made-up token, and it must not log this page out.
+      const held = localStorage.getItem(TOKEN_KEY);
+      if (held && held !== given) sessionStorage.setItem(TOKEN_KEY, held);
+      localStorage.setItem(TOKEN_KEY, given);
+    }
     fragment.delete("token");
     search.delete("token");
     const [query, rest] = [search.toString(), fragment.toString()];
@@ -34,15 +44,32 @@ addEventListener("hashchange", () => {
 
 class Unauthorized extends Error {}
 
-function authorized(headers = {}) {
+// Every request goes through here: the token it was sent with decides what a refusal means.
+async function authorizedFetch(path, options = {}) {
   if (!token) throw new Unauthorized(NEEDS_LINK);
-  return { ...headers, Authorization: `Bearer ${token}` };
+  const sent = token;
+  const headers = { ...(options.headers || {}), Authorization: `Bearer ${sent}` };
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) refuse(sent);
+  if (response.ok && sent === token) sessionStorage.removeItem(TOKEN_KEY); // the link's token works
+  return response;
 }
 
-function refused(response) {
-  if (response.status !== 401) return;
-  localStorage.removeItem(TOKEN_KEY); // a new data folder or token: this one is dead
-  token = null;
+function refuse(sent) {
+  if (sent === token) {
+    const previous = sessionStorage.getItem(TOKEN_KEY);
+    sessionStorage.removeItem(TOKEN_KEY);
+    // Only this page's own token is dropped: another tab may have stored a newer one.
+    if (localStorage.getItem(TOKEN_KEY) === sent) {
+      if (previous) localStorage.setItem(TOKEN_KEY, previous);
+      else localStorage.removeItem(TOKEN_KEY);
+    }
+    token = previous; // the link's token was refused: the one held before it may still work
+  }
+  if (token) {
+    throw new Unauthorized("That link's access token is not this device's: this page keeps " +
+      "the one it had. Reload to go on.");
+  }
   throw new Unauthorized("This page's access token is no longer the device's: run " +
     "`secondself web` on the device and open the new link.");
 }
@@ -69,14 +96,13 @@ function query(extra = {}) {
 }
 
 async function api(method, path, extra = {}, body = undefined) {
-  const options = { method, headers: authorized() };
+  const options = { method, headers: {} };
   if (method !== "GET") options.headers["X-Secondself"] = "1"; // the server's same-origin check
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  const response = await fetch(`${path}?${query(extra)}`, options);
-  refused(response);
+  const response = await authorizedFetch(`${path}?${query(extra)}`, options);
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
   return data;
@@ -146,12 +172,14 @@ function memoryItem(m) {
 // blob: address, let go once drawn.
 function snapshot(m) {
   const img = el("img", { className: "snapshot", alt: `snapshot #${m.id}` });
-  fetch(m.media_url, { headers: authorized() })
-    .then((response) => { refused(response); return response.ok ? response.blob() : null; })
+  authorizedFetch(m.media_url)
+    .then((response) => (response.ok ? response.blob() : null))
     .then((blob) => {
       if (!blob) return;
       img.src = URL.createObjectURL(blob);
-      img.addEventListener("load", () => URL.revokeObjectURL(img.src), { once: true });
+      const release = () => URL.revokeObjectURL(img.src); // drawn or not: never kept
+      img.addEventListener("load", release, { once: true });
+      img.addEventListener("error", release, { once: true });
     })
     .catch((e) => say(e.message, true));
   return img;
@@ -364,17 +392,18 @@ const RECONNECT_MS = 2000;
 
 async function listen() {
   for (;;) {
+    let reader = null;
     try {
-      const response = await fetch("/api/events", { headers: authorized(), cache: "no-store" });
-      refused(response);
+      const response = await authorizedFetch("/api/events", { cache: "no-store" });
       if (!response.ok) throw new Error(`live: HTTP ${response.status}`);
       liveState("live", true);
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
-        buffer += value.replace(/\r\n?/g, "\n");
+        // Line ends are made "\n" over the whole buffer: a "\r\n" can straddle two chunks.
+        buffer = (buffer + value).replace(/\r\n|\r(?!$)/g, "\n");
         let end;
         while ((end = buffer.indexOf("\n\n")) >= 0) {
           message(buffer.slice(0, end));
@@ -387,6 +416,11 @@ async function listen() {
         say(e.message, true);
         return;
       }
+      console.warn("live stream:", e);
+    } finally {
+      // A stream given up on (a bad message, say) must not stay open: a browser allows
+      // only a few connections to one host.
+      if (reader) reader.cancel().catch(() => {});
     }
     liveState("live: reconnecting", false);
     await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
