@@ -277,7 +277,7 @@ def test_large_graphs_are_built_with_more_links_and_keep_them(tmp_path: Path) ->
     assert large.save()
     loaded = g.Graph.load(tmp_path / "large", 8, "m")
     assert loaded is not None and loaded.connectivity == g.CONNECTIVITY_LARGE
-    # M=16 graphs search wider once past MEDIUM; M=32 graphs need less.
+    # M=16 graphs search wider once past MEDIUM; M=32 graphs (past LARGE) keep their own beam.
     widths = [
         g.expansion_search(n, m) for n, m in ((g.MEDIUM, 16), (g.MEDIUM + 1, 16), (g.LARGE, 32))
     ]
