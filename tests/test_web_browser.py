@@ -3,9 +3,10 @@ Debian's chromium-driver (never a downloaded one), against the real server and s
 
 It shows nothing without the page's link, and says so; a wrong token is refused; it opens
 the link (the token kept in the page's own storage, gone from the address bar, no cookie
-set), keeps its token when a made-up link is opened, sees a remembered memory and a snapshot, searches, remembers, forgets one for good,
-corrects an answer, watches live stage timings arrive as the bus publishes them, and
-re-reads the lists once, not once per change, after a burst of changes made elsewhere."""
+set), keeps its token when a made-up link is opened, sees a remembered memory and a
+snapshot, searches, remembers, forgets one for good, corrects an answer, watches live stage
+timings arrive as the bus publishes them, and re-reads the lists once, not once per change,
+after a burst of changes made elsewhere."""
 
 from __future__ import annotations
 

@@ -76,14 +76,16 @@ def load_or_create(home: Path) -> str:
     A new token is written to a private temporary file (0600) and linked into place, so a
     reader never sees a half-written file and two starts at once agree on one token.
     OSError when the data home cannot be written."""
-    path = home / TOKEN_FILE
+    token = _current_or_new(home / TOKEN_FILE)
+    _retire_old_token(home)  # after: a crash between leaves the old token, never none
+    return token
+
+
+def _current_or_new(path: Path) -> str:
     try:
         token = _read(path)
     except FileNotFoundError:
-        token = _create(path)
-        _retire_old_token(home)  # after: a crash between leaves the old one, not none
-        return token
-    _retire_old_token(home)
+        return _create(path)
     if not TOKEN_PATTERN.fullmatch(token):
         log.warning("%s does not hold a valid token: a new one replaces it", path)
         return _create(path, replace=True)
@@ -149,7 +151,7 @@ def _create(path: Path, replace: bool = False) -> str:
             try:
                 os.link(temporary, path)  # fails if another start made it first
             except FileExistsError:
-                return load_or_create(path.parent)  # theirs wins: one token for both
+                return _current_or_new(path)  # theirs wins: one token for both
             except OSError:  # a file system without hard links
                 os.replace(temporary, path)
         _sync_folder(path.parent)
