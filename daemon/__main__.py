@@ -1,3 +1,3 @@
-from secondself.cli import main
+from secondself.cli.main import main
 
 raise SystemExit(main())

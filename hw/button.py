@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from secondself.bus import Bus
-from secondself.clock import now
-from secondself.events import ButtonPressed
+from secondself.core.bus import Bus
+from secondself.core.clock import now
+from secondself.core.events import ButtonPressed
 
 
 class Press(StrEnum):

@@ -27,7 +27,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from secondself.errors import SecondselfError, Stage
+from secondself.core.errors import SecondselfError, Stage
 
 T = TypeVar("T")
 JPEG_MAGIC = b"\xff\xd8\xff"

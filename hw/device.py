@@ -30,9 +30,11 @@ from typing import Protocol
 
 import numpy as np
 
-from secondself.bus import Bus
-from secondself.errors import SecondselfError, Stage
-from secondself.events import (
+from secondself.answer.intent import Intent, recognize
+from secondself.answer.vision import Captioner, PendingCaption
+from secondself.core.bus import Bus
+from secondself.core.errors import SecondselfError, Stage
+from secondself.core.events import (
     ButtonPressed,
     Event,
     MicMuted,
@@ -42,11 +44,9 @@ from secondself.events import (
     VoiceMemoEnded,
     VoiceMemoStarted,
 )
-from secondself.intent import Intent, recognize
+from secondself.core.protocols import SAMPLE_RATE, Audio, Transcriber, VoiceActivity
 from secondself.memory.model import Kind, MediaInput, Memory, Source
-from secondself.photos import photo_text
-from secondself.protocols import SAMPLE_RATE, Audio, Transcriber, VoiceActivity
-from secondself.vision import Captioner, PendingCaption
+from secondself.memory.photos import photo_text
 
 from .camera import Camera
 from .earcons import Earcon, Earcons
@@ -151,6 +151,10 @@ class Device:
         self._pending = 0
         self._idle = threading.Condition()
         self._unsubscribe: Callable[[], None] | None = None
+
+    def use_captioner(self, captioner: Captioner | None) -> None:
+        """A reload: the next photo is described by this vision model (None: none)."""
+        self.captioner = captioner
 
     # -- life cycle ------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
-from secondself.protocols import Speaker, Speech
+from secondself.core.protocols import Speaker, Speech
 
 log = logging.getLogger(__name__)
 

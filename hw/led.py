@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from secondself.bus import Bus
-from secondself.clock import now
-from secondself.events import (
+from secondself.core.bus import Bus
+from secondself.core.clock import now
+from secondself.core.events import (
     DaemonReady,
     Event,
     Listening,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from secondself.endpoint import Endpointer, EndpointSettings, Outcome, State
-from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, VoiceActivity
+from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, VoiceActivity
+from secondself.voice.endpointing import Endpointer, EndpointSettings, Outcome, State
 
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 

@@ -22,10 +22,10 @@ import threading
 from concurrent.futures import Future
 from typing import Protocol, TypeVar
 
-from secondself.bus import Bus
-from secondself.events import Listening
-from secondself.listener import Signal
-from secondself.protocols import Audio
+from secondself.core.bus import Bus
+from secondself.core.events import Listening
+from secondself.core.protocols import Audio
+from secondself.voice.listener import Signal
 
 from .memo import Memo, MemoRecorder
 
@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 
 class ListenerControl(Protocol):
-    """What the hooks need of `secondself.listener.Listener`."""
+    """What the hooks need of `secondself.voice.listener.Listener`."""
 
     @property
     def mode(self) -> str: ...  # "idle" | "listening" | "busy"

@@ -19,18 +19,18 @@ import time
 
 import numpy as np
 
-from secondself.app import App
-from secondself.audio import Microphone, SoundDeviceSpeaker
-from secondself.bus import Bus
-from secondself.config import load_config
-from secondself.daemon import start_session
-from secondself.listener import Listener
-from secondself.models import ModelStore
-from secondself.paths import models_dir
-from secondself.pipeline import listener_settings, load_pipeline
-from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE
-from secondself.resample import resample
-from secondself.virtual_soundcard import VirtualSoundCard
+from secondself.core.bus import Bus
+from secondself.core.config import load_config
+from secondself.core.paths import models_dir
+from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE
+from secondself.service.app import App
+from secondself.service.loading import listener_settings, load_pipeline
+from secondself.service.session import start_session
+from secondself.voice.audio import Microphone, SoundDeviceSpeaker
+from secondself.voice.listener import Listener
+from secondself.voice.resample import resample
+from secondself.voice.virtual_soundcard import VirtualSoundCard
+from secondself.weights.manifest import ModelStore
 
 
 def offline_cost(listener: Listener, audio: np.ndarray) -> float:

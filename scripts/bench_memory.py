@@ -35,11 +35,11 @@ import numpy as np
 import sqlite_vec
 from numpy.typing import NDArray
 
+from secondself.core.protocols import Embedder
 from secondself.memory import graph, supersede, vectors
 from secondself.memory.filters import condition
 from secondself.memory.model import Kind, NewMemory, SearchFilter, Source
 from secondself.memory.store import GRAPH_MIN, SUPERSEDE_KINDS, MemoryStore
-from secondself.protocols import Embedder
 
 DIMS = 384
 RANK = 64  # per-topic variation subspace
@@ -307,10 +307,10 @@ def notes_folder(folder: Path, chunks: int, rng: np.random.Generator) -> None:
 
 
 def bench_import(count: int, workdir: Path, threads: int, rounds: int) -> list[str]:
-    from secondself.embed import LlamaEmbedder
+    from secondself.core.paths import models_dir
     from secondself.memory import importer
-    from secondself.models import ModelStore
-    from secondself.paths import models_dir
+    from secondself.memory.embedding import LlamaEmbedder
+    from secondself.weights.manifest import ModelStore
 
     path = ModelStore(models_dir()).path("all-minilm-l6-v2")
     modes = {  # before: one llama.cpp context with every thread; after: one context a thread

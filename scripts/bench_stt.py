@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from secondself.models import ModelStore
-from secondself.paths import models_dir
-from secondself.protocols import SAMPLE_RATE, Transcriber
-from secondself.resample import resample
-from secondself.stt import load_transcriber
+from secondself.core.paths import models_dir
+from secondself.core.protocols import SAMPLE_RATE, Transcriber
+from secondself.voice.resample import resample
+from secondself.voice.stt import load_transcriber
+from secondself.weights.manifest import ModelStore
 
 COMMANDS = [
     "What is my dog's name?",

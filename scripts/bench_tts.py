@@ -20,11 +20,11 @@ import time
 
 import numpy as np
 
-from secondself.heap import release_free_memory
-from secondself.metrics import anonymous_rss_bytes
-from secondself.models import ModelStore
-from secondself.paths import models_dir
-from secondself.tts import PiperSynthesizer
+from secondself.core.paths import models_dir
+from secondself.service.heap import release_free_memory
+from secondself.service.metrics import anonymous_rss_bytes
+from secondself.voice.tts import PiperSynthesizer
+from secondself.weights.manifest import ModelStore
 
 VOICE = "en_US-joe-medium"
 VARIANTS = {  # name: (arena, threads)

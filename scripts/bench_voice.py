@@ -28,20 +28,20 @@ from pathlib import Path
 
 import numpy as np
 
-from secondself.answer import build_messages
-from secondself.bus import Bus
-from secondself.config import load_config
-from secondself.conversation import Conversation, TurnSettings
-from secondself.events import AnswerDone, Event, MemoriesRetrieved, Speaking, Transcript
-from secondself.listener import Heard, Listener
+from secondself.answer.local_model import build_messages
+from secondself.answer.recall import PersonaMemory
+from secondself.answer.turn import Conversation, TurnSettings
+from secondself.core.bus import Bus
+from secondself.core.config import load_config
+from secondself.core.events import AnswerDone, Event, MemoriesRetrieved, Speaking, Transcript
+from secondself.core.paths import models_dir
+from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Speech
 from secondself.memory.store import MemoryStore
-from secondself.models import ModelStore
-from secondself.paths import models_dir
-from secondself.pipeline import Pipeline, listener_settings, load_pipeline
-from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Speech
-from secondself.recall import PersonaMemory
-from secondself.resample import resample
-from secondself.voice_loop import VoiceLoop
+from secondself.service.loading import Pipeline, listener_settings, load_pipeline
+from secondself.voice.listener import Heard, Listener
+from secondself.voice.loop import VoiceLoop
+from secondself.voice.resample import resample
+from secondself.weights.manifest import ModelStore
 
 MEMORIES = [
     "my dog is called Biscuit",

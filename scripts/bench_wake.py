@@ -18,11 +18,11 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-from secondself.models import ModelStore
-from secondself.paths import models_dir
-from secondself.protocols import FRAME_SAMPLES, SAMPLE_RATE
-from secondself.resample import resample
-from secondself.wake import OpenWakeWord, load_wake_words
+from secondself.core.paths import models_dir
+from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE
+from secondself.voice.resample import resample
+from secondself.voice.wake import OpenWakeWord, load_wake_words
+from secondself.weights.manifest import ModelStore
 
 WORDS = ("hey_jarvis", "alexa", "hey_mycroft", "hey_marvin")
 SETS = {1: WORDS[:1], 2: WORDS[:2], 4: WORDS}

@@ -28,19 +28,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from secondself.answer import DONT_KNOW, Source
-from secondself.ask import SilentVoice
-from secondself.bus import Bus
-from secondself.config import Config, load_config
-from secondself.conversation import Conversation, TurnSettings
-from secondself.embed import load_embedder
+from secondself.answer.local_model import DONT_KNOW, Source
+from secondself.answer.recall import PersonaMemory
+from secondself.answer.score import ScoreParts, personal_score
+from secondself.answer.turn import Conversation, TurnSettings
+from secondself.core.bus import Bus
+from secondself.core.config import Config, load_config
+from secondself.core.paths import models_dir
+from secondself.core.protocols import Audio, Embedder
+from secondself.memory.embedding import load_embedder
 from secondself.memory.model import NewMemory
 from secondself.memory.store import MemoryStore
-from secondself.models import ModelStore
-from secondself.paths import models_dir
-from secondself.protocols import Audio, Embedder
-from secondself.recall import PersonaMemory
-from secondself.score import ScoreParts, personal_score
+from secondself.service.session import SilentVoice
+from secondself.weights.manifest import ModelStore
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "quality"
 PERSONA = "personal"
@@ -209,7 +209,7 @@ def answer_all(
     store: MemoryStore, embedder: Embedder, config: Config, items: Sequence[Item]
 ) -> list[Live]:
     """Every question through `ask`'s path, each in a fresh conversation (no history)."""
-    from secondself.pipeline import load_answer_model
+    from secondself.service.loading import load_answer_model
 
     answerer = load_answer_model(ModelStore(models_dir(config.models.dir)), config)
     answerer.warm_up()

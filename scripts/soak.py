@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from secondself.metrics import anonymous_rss_bytes, rss_bytes, scrape
-from secondself.models import ModelStore
-from secondself.paths import models_dir
-from secondself.resample import resample
-from secondself.virtual_soundcard import VirtualSoundCard
+from secondself.core.paths import models_dir
+from secondself.service.metrics import anonymous_rss_bytes, rss_bytes, scrape
+from secondself.voice.resample import resample
+from secondself.voice.virtual_soundcard import VirtualSoundCard
+from secondself.weights.manifest import ModelStore
 
 FACTS = [
     ("locker number", "seventeen"),

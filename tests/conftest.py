@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from secondself.models import ModelStore
-from secondself.paths import models_dir
-from secondself.resample import resample
+from secondself.core.paths import models_dir
+from secondself.voice.resample import resample
+from secondself.weights.manifest import ModelStore
 
 Say = Callable[[str], NDArray[np.int16]]
 
-pytest_plugins = ["tests.soundcard"]  # the `soundcard` fixture: a PulseAudio virtual card
+pytest_plugins = ["tests.support.soundcard"]  # the `soundcard` fixture: a PulseAudio virtual card
 
 
 @pytest.fixture(scope="session")

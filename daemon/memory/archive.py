@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from secondself.errors import Stage, UserError
+from secondself.core.errors import Stage, UserError
 from secondself.memory.importer import JSONL_NAME
 from secondself.memory.model import Memory
 from secondself.memory.progress import Progress, silent

@@ -7,10 +7,10 @@ from pathlib import Path
 import apsw
 import sqlite_vec
 
-from secondself.errors import SecondselfError, Stage, UserError
+from secondself.core.errors import SecondselfError, Stage, UserError
 from secondself.memory import schema
 
-DB_NAME = "memory.db"
+DB_FILE = "memory.db"
 BUSY_TIMEOUT_MS = 5000
 
 

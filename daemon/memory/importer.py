@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from secondself.app import check_name
-from secondself.errors import Stage, UserError
+from secondself.core.errors import Stage, UserError
+from secondself.core.names import check_name
 from secondself.memory import exif, validate
 from secondself.memory.media import IMAGE_EXTS
 from secondself.memory.model import Kind, MediaInput, NewMemory, Source, Visibility

@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from secondself.errors import Stage, UserError
+from secondself.core.errors import Stage, UserError
 from secondself.memory.model import MediaInput
 
 MEDIA_DIR = "media"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import apsw
 
-from secondself.errors import Stage, UserError
+from secondself.core.errors import Stage, UserError
 
 Migration = Callable[[apsw.Connection], None]
 

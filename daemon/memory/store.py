@@ -21,9 +21,10 @@ from types import TracebackType
 import apsw
 import numpy as np
 
-from secondself.bus import Bus
-from secondself.errors import SecondselfError, Stage, UserError
-from secondself.events import MemoryForgotten, MemorySaved
+from secondself.core.bus import Bus
+from secondself.core.errors import SecondselfError, Stage, UserError
+from secondself.core.events import MemoryForgotten, MemorySaved
+from secondself.core.protocols import Embedder
 from secondself.memory import db as dbm
 from secondself.memory import fts, fusion, media, schema, supersede, validate, vectors
 from secondself.memory.db import as_float, as_int, scalar_int
@@ -42,7 +43,6 @@ from secondself.memory.model import (
     Visibility,
 )
 from secondself.memory.progress import Progress, silent
-from secondself.protocols import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class MemoryStore:
         With an embedder, vectors made by another model are re-embedded first (with
         progress), so a model change never mixes incomparable vectors.
         """
-        db = dbm.connect(user_dir / dbm.DB_NAME)
+        db = dbm.connect(user_dir / dbm.DB_FILE)
         store = cls(user_dir, db, embedder, bus, clock, graph_min, threads)
         if embedder is not None:
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from secondself.errors import Stage, UserError
+from secondself.core.errors import Stage, UserError
 
 MAX_CHARS = 32_000  # a memory is a note; long documents are imported, which splits them
 

@@ -35,7 +35,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from secondself.errors import SecondselfError, UserError
+from secondself.core.errors import SecondselfError, UserError
 from secondself.web.guard import WILDCARDS
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ text index, media, the turns that quoted it, WAL), as `secondself forget ID` doe
 
 from __future__ import annotations
 
-from secondself.errors import Stage, UserError
+from secondself.core.errors import Stage, UserError
 from secondself.memory.model import ForgetReport, Memory, Visibility
 from secondself.memory.store import MemoryStore
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from secondself.bus import Bus
-from secondself.correction import correct_last
-from secondself.errors import SecondselfError, UserError
+from secondself.answer.correction import correct_last
+from secondself.core.bus import Bus
+from secondself.core.errors import SecondselfError, UserError
+from secondself.household.personas import DEFAULT_PERSONA, Persona
 from secondself.memory import archive, media
 from secondself.memory.model import Memory, SearchFilter, SearchResult, Source, Visibility
-from secondself.personas import DEFAULT_PERSONA, Persona
 from secondself.web import actions, params
 from secondself.web.http import HttpError, Request, Response, json_response
 from secondself.web.live import event_stream

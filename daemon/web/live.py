@@ -11,8 +11,8 @@ import contextlib
 import json
 from collections.abc import AsyncGenerator
 
-from secondself.bus import Bus
-from secondself.events import Event
+from secondself.core.bus import Bus
+from secondself.core.events import Event
 
 HEARTBEAT_S = 15.0  # a comment line this often keeps proxies and the browser from timing out
 QUEUE_LIMIT = 1000  # events held for a slow page; beyond it the oldest are dropped

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from secondself.bus import Bus
-from secondself.config import Config
+from secondself.core.bus import Bus
+from secondself.core.config import Config
+from secondself.core.protocols import Embedder
+from secondself.household.users import Household
 from secondself.memory.store import MemoryStore
-from secondself.protocols import Embedder
-from secondself.users import Household
 from secondself.web.access import Access
 from secondself.web.api import WebApi
 from secondself.web.guard import Hosts

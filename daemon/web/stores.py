@@ -13,10 +13,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from secondself.bus import Bus
+from secondself.core.bus import Bus
+from secondself.core.protocols import Embedder
+from secondself.household.users import Household
+from secondself.memory.db import DB_FILE
 from secondself.memory.store import MemoryStore
-from secondself.protocols import Embedder
-from secondself.users import DB_FILE, Household
 
 
 class UserStores:

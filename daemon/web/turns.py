@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from secondself.answer import Source
+from secondself.answer.local_model import Source
+from secondself.answer.score import personal_score
+from secondself.core.protocols import Embedder
 from secondself.memory.model import Kind, Memory, SearchFilter
 from secondself.memory.store import MemoryStore
-from secondself.protocols import Embedder
-from secondself.score import personal_score
 
 CACHE_SIZE = 512  # scored turns kept (each costs two small embeddings to score again)
 CacheKey = tuple[str, Memory, tuple[Memory, ...]]  # user, turn, the sources it is shown with

@@ -35,10 +35,10 @@ from bench_memory import paragraph  # the import benchmark's text shapes
 from embed_onnx import OnnxEmbedder
 from minilm_onnx import Quantization
 
-from secondself.embed import LlamaEmbedder
-from secondself.models import ModelStore
-from secondself.paths import models_dir
-from secondself.protocols import Embedder
+from secondself.core.paths import models_dir
+from secondself.core.protocols import Embedder
+from secondself.memory.embedding import LlamaEmbedder
+from secondself.weights.manifest import ModelStore
 
 Matrix = NDArray[np.float32]
 CALL = 256  # texts per embed call (store.EMBED_AHEAD)

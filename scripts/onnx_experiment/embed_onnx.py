@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from secondself.core.errors import ModelError, SecondselfError, Stage
+
 # The same model name as embed.py's (stored vectors stay valid) and the same 512-token cut.
-from secondself.embed import DEFAULT_MODEL, MAX_TOKENS
-from secondself.errors import ModelError, SecondselfError, Stage
+from secondself.memory.embedding import DEFAULT_MODEL, MAX_TOKENS
 
 # Rows and padded tokens per `run`. Past ~32 rows the matrix products are as efficient as
 # they get; the token cap keeps a batch of long paragraphs' attention scores small.

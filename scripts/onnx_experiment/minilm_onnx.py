@@ -33,7 +33,7 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-from secondself.errors import ModelError, Stage
+from secondself.core.errors import ModelError, Stage
 
 OPSET = 17  # LayerNormalization is an ONNX op from 17 on
 MS_DOMAIN = "com.microsoft"

@@ -1,0 +1,504 @@
+"""One conversation turn: transcript -> intent -> memory -> streamed answer -> speech.
+
+The orchestrator owns the order of stages and nothing else. Each blocking stage runs in a
+worker thread; the answer streams through the sentence splitter into the synthesizer and
+the speaker, so the first sentence plays while the rest is still being generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from secondself.answer.cloud import SPOKEN_LEAD_IN, CloudAnswerModel, start_backoff
+from secondself.answer.correction import corrected_fact
+from secondself.answer.direct import direct_answer, listing_answer, to_second_person
+from secondself.answer.intent import Intent, recognize
+from secondself.answer.local_model import DONT_KNOW, Source, Turn, build_messages
+from secondself.answer.score import ScoreParts, hedge, novel_grounding, personal_score
+from secondself.core.bus import Bus
+from secondself.core.errors import SecondselfError
+from secondself.core.events import (
+    AnswerDone,
+    AnswerToken,
+    Event,
+    IntentRecognized,
+    MemoriesRetrieved,
+    Speaking,
+    SpeakingDone,
+    StageError,
+    Transcript,
+)
+from secondself.core.protocols import (
+    SAMPLE_RATE,
+    AnswerModel,
+    Audio,
+    ChatMessage,
+    Embedder,
+    Speaker,
+    Speech,
+    Synthesizer,
+    Transcriber,
+)
+from secondself.voice.sentences import SentenceSplitter
+
+log = logging.getLogger(__name__)
+
+
+class MemoryPort(Protocol):
+    """What a conversation needs from the user's memory (the store adapts to this).
+
+    The memory publishes MemorySaved and MemoryForgotten itself: it is the one place
+    every way of saving (voice, CLI, button, import) goes through.
+    """
+
+    def recall(self, question: str, k: int) -> list[Source]: ...
+
+    def remember(
+        self, text: str, source: str, kind: str = "note", corrects: int | None = None
+    ) -> int: ...
+
+    def remember_turn(self, question: str, answer: str, source_ids: list[int]) -> None:
+        """Keep an answered turn with the memories it drew on (for the conversation log)."""
+        ...
+
+    def forget_matching(self, text: str) -> list[int]: ...
+
+
+class SnapshotPort(Protocol):
+    """The camera, as a conversation sees it."""
+
+    def snapshot_for_voice(self) -> str | None:
+        """Take a picture (the shutter sound is the reply); a sentence to say if it failed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSettings:
+    max_tokens: int = 96
+    top_k: int = 5
+    history_turns: int = 3  # earlier question/answer pairs given to the model (follow-ups)
+    # Share of a sentence's new words (not in the question) that the memories must contain
+    # for it to be spoken: below it, the model is making things up.
+    min_grounding: float = 0.5
+    # A memory this close to the question (and clearly the closest) is the answer itself,
+    # said in the user's words without the model. 0 = always use the model.
+    direct_similarity: float = 0.6
+    directives: str = ""  # the persona's personality, added to the model's instructions
+    backoff: str = "never"  # the persona's cloud policy: never | without-memories | with-memories
+
+
+@dataclass(slots=True)
+class TurnResult:
+    text: str  # what the user said
+    intent: Intent
+    reply: str = ""
+    sources: list[Source] = field(default_factory=list)
+    backend: str = "local"
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+class TurnControl:
+    """One turn's switches: `cancel` (any thread) ends it; `release` lets out everything the
+    user would notice (speaking, saving, forgetting, the turn's events) while the turn is
+    speculative. An abandoned speculation leaves no trace, not even in the event log."""
+
+    def __init__(self, bus: Bus, released: bool = True) -> None:
+        self.cancel = threading.Event()
+        self._bus = bus
+        self._release = asyncio.Event()
+        self._held: list[Event] = []
+        self._lock = threading.Lock()
+        if released:
+            self._release.set()
+
+    def publish(self, event: Event) -> None:
+        """Publish now, or once released (any thread)."""
+        with self._lock:
+            if not self._release.is_set():
+                self._held.append(event)
+                return
+        self._bus.publish(event)
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+            self._release.set()
+        for event in held:
+            self._bus.publish(event)
+
+    @property
+    def was_released(self) -> bool:
+        return self._release.is_set()
+
+    async def released(self) -> bool:
+        """Waits until released; False if the turn was cancelled meanwhile."""
+        while not self._release.is_set():
+            if self.cancel.is_set():
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), 0.05)
+        return not self.cancel.is_set()
+
+
+REPLIES = {
+    "saved": "Okay, I'll remember that.",
+    "forgot_none": "I found nothing like that to forget.",
+    "no_camera": "The camera is not set up yet.",
+    "sorry": "Sorry, something went wrong. Please try again.",
+    "corrected": "Thanks, I'll remember that.",
+}
+
+
+def how_sure(parts: ScoreParts | None) -> str:
+    """The personal score, said: the number and what it rests on."""
+    if parts is None:
+        return "I haven't answered anything yet."
+    if parts.grounding >= 0.99:
+        why = "it is what you told me"
+    elif parts.grounding >= 0.5:
+        why = "most of it is in what you told me"
+    else:
+        why = "little of it is in what you told me"
+    return f"About {parts.score} out of 100: {why}."
+
+
+def forgot_reply(count: int) -> str:
+    return f"Done. I forgot {count} {'memory' if count == 1 else 'memories'}."
+
+
+class Conversation:
+    def __init__(
+        self,
+        bus: Bus,
+        stt: Transcriber,
+        memory: MemoryPort,
+        answerer: AnswerModel,
+        synth: Synthesizer,
+        speaker: Speaker,
+        settings: TurnSettings | None = None,
+        cloud: CloudAnswerModel | None = None,
+        camera: SnapshotPort | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.bus = bus
+        self.camera = camera
+        self.cloud = cloud  # None unless the user configured one (nothing leaves the device)
+        self.stt = stt
+        self.memory = memory
+        self.answerer = answerer
+        self.synth = synth
+        self.speaker = speaker
+        self.settings = settings or TurnSettings()
+        self.history: deque[Turn] = deque(maxlen=self.settings.history_turns)
+        self.last_sources: list[Source] = []  # what the last answer drew on (corrections)
+        self.last_score: ScoreParts | None = None  # the last answer's personal score
+        self.embedder = embedder  # for the score's style part (None: style counts 0)
+        self._control = TurnControl(bus)
+
+    # -- entry points ----------------------------------------------------------------------
+
+    async def turn(self, audio: Audio, speculative: bool = False) -> TurnResult:
+        """Transcribe an utterance and act on it.
+
+        A speculative turn starts while the user may still be talking (during the trailing
+        silence): it transcribes, recalls and generates, but says and saves nothing until
+        `release()`; `stop()` abandons it.
+        """
+        self._control = control = TurnControl(self.bus, released=not speculative)
+        start = time.perf_counter()
+        text = await asyncio.to_thread(self.stt.transcribe, audio)
+        stt_s = time.perf_counter() - start
+        control.publish(Transcript(text=text, duration_s=audio.size / SAMPLE_RATE, seconds=stt_s))
+        result = await self.handle_text(text, control)
+        result.timings_ms = {"stt": stt_s * 1000, **result.timings_ms}
+        return result
+
+    def release(self) -> None:
+        """The speculative turn was right: let it speak (and save)."""
+        self._control.release()
+
+    async def handle_text(self, text: str, control: TurnControl | None = None) -> TurnResult:
+        """Act on what the user said (also the entry point of `ask` and of tests)."""
+        if control is None:
+            self._control = control = TurnControl(self.bus)
+        recognized = recognize(text)
+        control.publish(IntentRecognized(intent=recognized.intent, argument=recognized.argument))
+        result = TurnResult(text=text, intent=recognized.intent)
+        # Only a question is worked on before the user is surely done: the rest changes things.
+        if recognized.intent is not Intent.ASK and not await control.released():
+            return result
+        try:
+            match recognized.intent:
+                case Intent.ASK:
+                    await self._answer(recognized.argument, result, control)
+                case Intent.REMEMBER:
+                    await self._remember(recognized.argument, result, "note", control)
+                case Intent.CORRECT:
+                    await self._remember(recognized.argument, result, "correction", control)
+                case Intent.FORGET:
+                    await self._forget(recognized.argument, result, control)
+                case Intent.STOP:
+                    self.stop()
+                case Intent.SNAPSHOT:
+                    problem: str | None = REPLIES["no_camera"]
+                    if self.camera is not None:
+                        problem = await asyncio.to_thread(self.camera.snapshot_for_voice)
+                    if problem:
+                        await self._say(problem, result, control)
+                case Intent.HOW_SURE:
+                    await self._say(how_sure(self.last_score), result, control)
+        except SecondselfError as exc:
+            log.error("%s failed (%s): %s", exc.stage or "turn", exc.code, exc.message)
+            control.publish(
+                StageError(stage=str(exc.stage or "turn"), code=exc.code, message=exc.message)
+            )
+            await self._say(REPLIES["sorry"], result, control)
+        return result
+
+    async def answer(self, question: str) -> TurnResult:
+        """Answer a question (no intent rules): `secondself ask` and the web page."""
+        self._control = control = TurnControl(self.bus)
+        result = TurnResult(text=question, intent=Intent.ASK)
+        await self._answer(question, result, control)
+        return result
+
+    def reconfigure(self, settings: TurnSettings) -> None:
+        """A reload (SIGHUP): the next turn runs with these settings."""
+        self.settings = settings
+
+    def stop(self) -> None:
+        """Barge-in, "stop", or a speculation abandoned: end generation and playback now
+        (any thread)."""
+        self._control.cancel.set()
+        self.speaker.stop()
+
+    # -- intents ---------------------------------------------------------------------------
+
+    async def _answer(self, question: str, result: TurnResult, control: TurnControl) -> None:
+        start = time.perf_counter()
+        sources = await asyncio.to_thread(self.memory.recall, question, self.settings.top_k)
+        recall_s = time.perf_counter() - start
+        control.publish(
+            MemoriesRetrieved(ids=tuple(s.memory_id for s in sources), seconds=recall_s)
+        )
+        result.sources = sources
+        result.timings_ms["memory"] = recall_s * 1000
+        listed = listing_answer(question, sources)
+        if listed is not None:
+            # "What did I photograph yesterday?": that time's memories, each with its time.
+            await self._say_from_memory(listed, result, control)
+            await self._answered(question, result, sources)
+            return
+        if not sources and not self.history:
+            # Nothing the user told us answers this: back off to the cloud if the persona
+            # allows it, else say so rather than let the small model guess.
+            if await self._back_off(question, sources, result, control):
+                return
+            await self._say_from_memory(DONT_KNOW, result, control)
+            return
+        direct = direct_answer(question, sources, self.settings.direct_similarity)
+        if direct is not None:
+            # One memory answers it: say it in the user's own words, no model needed.
+            await self._say_from_memory(to_second_person(direct.text), result, control)
+            await self._answered(question, result, [direct])
+            return
+        messages = build_messages(question, sources, list(self.history), self.settings.directives)
+        await self._stream_reply(messages, question, sources, result, control)
+        await self._answered(question, result, sources)
+
+    async def _back_off(
+        self, question: str, sources: Sequence[Source], result: TurnResult, control: TurnControl
+    ) -> bool:
+        """Answer from the cloud model, as the persona's policy allows; False to answer here."""
+        if self.cloud is None or not await control.released():
+            return False  # never ask the cloud for a turn that may yet be abandoned
+        started = await asyncio.to_thread(
+            start_backoff,
+            self.cloud,
+            self.settings.backoff,
+            question,
+            sources,
+            list(self.history),
+            self.settings.directives,
+            self.settings.max_tokens,
+        )
+        if started is None:
+            return False
+        result.backend = "cloud"
+        pieces = itertools.chain([SPOKEN_LEAD_IN + " "], started)
+        await self._stream_reply([], question, sources, result, control, pieces=pieces)
+        return True
+
+    async def _say_from_memory(self, text: str, result: TurnResult, control: TurnControl) -> None:
+        """An answer made without the model (backend "memory")."""
+        result.backend = "memory"
+        control.publish(
+            AnswerDone(text=text, backend="memory", first_token_s=0.0, seconds=0.0, tokens=0)
+        )
+        await self._say(text, result, control)
+
+    async def _answered(self, question: str, result: TurnResult, sources: Sequence[Source]) -> None:
+        """Keep the turn for follow-ups, corrections and the conversation log (the reply has
+        been spoken by now: this costs the user nothing)."""
+        if not result.reply or result.interrupted:
+            return
+        self.last_score = await asyncio.to_thread(
+            personal_score, result.reply, sources, self.embedder
+        )
+        self.history.append(Turn(question, result.reply))
+        self.last_sources = list(sources)
+        ids = [s.memory_id for s in sources]
+        await asyncio.to_thread(self.memory.remember_turn, question, result.reply, ids)
+
+    async def _remember(
+        self, text: str, result: TurnResult, kind: str, control: TurnControl
+    ) -> None:
+        if not text:
+            await self._say("What should I remember?", result, control)
+            return
+        start = time.perf_counter()
+        # A correction overrides the memory the last answer leaned on most.
+        corrects = None
+        if kind == "correction" and self.last_sources and self.history:
+            wrong = max(self.last_sources, key=lambda s: s.similarity)
+            last = self.history[-1]
+            text = corrected_fact(text, last.answer, last.question, wrong.text)
+            corrects = wrong.memory_id
+        await asyncio.to_thread(self.memory.remember, text, "voice", kind, corrects)
+        result.timings_ms["memory"] = (time.perf_counter() - start) * 1000
+        reply = REPLIES["corrected" if kind == "correction" else "saved"]
+        await self._say(reply, result, control)
+
+    async def _forget(self, text: str, result: TurnResult, control: TurnControl) -> None:
+        ids = await asyncio.to_thread(self.memory.forget_matching, text)
+        reply = forgot_reply(len(ids)) if ids else REPLIES["forgot_none"]
+        await self._say(reply, result, control)
+
+    # -- speech ----------------------------------------------------------------------------
+
+    async def _say(self, text: str, result: TurnResult, control: TurnControl) -> None:
+        result.reply = text
+        speech = await self._synthesize(text, control)
+        await self._play([speech], result, control)
+
+    async def _synthesize(self, sentence: str, control: TurnControl) -> Speech:
+        start = time.perf_counter()
+        audio = await asyncio.to_thread(self.synth.synthesize, sentence)
+        control.publish(Speaking(sentence=sentence, synth_s=time.perf_counter() - start))
+        return Speech(audio, self.synth.sample_rate)
+
+    async def _play(
+        self, speeches: Sequence[Speech], result: TurnResult, control: TurnControl
+    ) -> None:
+        if not await control.released():
+            result.interrupted = True
+            return
+        for speech in speeches:
+            if control.cancel.is_set():
+                break
+            await asyncio.to_thread(self.speaker.play, speech)
+        result.interrupted = control.cancel.is_set()
+        control.publish(SpeakingDone(interrupted=result.interrupted))
+
+    async def _stream_reply(
+        self,
+        messages: list[ChatMessage],
+        question: str,
+        sources: Sequence[Source],
+        result: TurnResult,
+        control: TurnControl,
+        pieces: Iterator[str] | None = None,
+    ) -> None:
+        """LLM tokens -> sentences -> speech -> speaker, all overlapping.
+
+        `pieces` replaces the local model (a cloud answer): it is not held to the memories.
+
+        Each sentence must be grounded in the memories before it is spoken; the first one
+        that is not ends the answer (and if nothing was said yet, a hedge is said instead).
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        to_play: asyncio.Queue[Speech | None] = asyncio.Queue()
+        enough = threading.Event()  # stop generating: the rest will not be spoken
+        start = time.perf_counter()
+        first_token_s: list[float] = []
+        tokens = 0
+
+        def generate() -> None:
+            nonlocal tokens
+            try:
+                source = pieces or self.answerer.stream(messages, self.settings.max_tokens)
+                for piece in source:
+                    if control.cancel.is_set() or enough.is_set():
+                        break
+                    if not first_token_s:
+                        first_token_s.append(time.perf_counter() - start)
+                    tokens += 1
+                    loop.call_soon_threadsafe(queue.put_nowait, piece)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        async def speak_sentences() -> None:
+            splitter = SentenceSplitter()
+            spoken: list[str] = []
+
+            async def say(sentence: str) -> None:
+                if enough.is_set() or control.cancel.is_set():
+                    return
+                grounded = novel_grounding(sentence, question, sources)
+                if pieces is None and grounded < self.settings.min_grounding:
+                    enough.set()
+                    if spoken:
+                        return
+                    sentence = hedge(sources)
+                spoken.append(sentence)
+                await to_play.put(await self._synthesize(sentence, control))
+
+            while (piece := await queue.get()) is not None:
+                control.publish(AnswerToken(text=piece))
+                for sentence in splitter.feed(piece):
+                    await say(sentence)
+            for sentence in splitter.flush():
+                await say(sentence)
+            result.reply = " ".join(spoken)
+            await to_play.put(None)
+            generated = time.perf_counter() - start
+            first = first_token_s[0] if first_token_s else generated
+            result.timings_ms["first_token"] = first * 1000
+            result.timings_ms["answer"] = generated * 1000
+            control.publish(
+                AnswerDone(
+                    text=result.reply,
+                    backend=result.backend,
+                    first_token_s=first,
+                    seconds=generated,
+                    tokens=tokens,
+                )
+            )
+
+        async def play() -> None:
+            first = True
+            released = await control.released()
+            while (speech := await to_play.get()) is not None:
+                if not released or control.cancel.is_set():
+                    continue
+                if first:
+                    result.timings_ms["first_audio"] = (time.perf_counter() - start) * 1000
+                    first = False
+                await asyncio.to_thread(self.speaker.play, speech)
+
+        generator = asyncio.create_task(asyncio.to_thread(generate))
+        await asyncio.gather(speak_sentences(), play(), generator)
+        result.interrupted = control.cancel.is_set()
+        if control.was_released:  # an abandoned speculation said nothing, so ends nothing
+            control.publish(SpeakingDone(interrupted=result.interrupted))

@@ -1,0 +1,1 @@
+"""The `secondself` command: the entry point, the registry, one module per subcommand."""

@@ -1,0 +1,62 @@
+"""The `secondself` command: one entry point, a subcommand per job.
+
+Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 1 runtime fault.
+Each feature module registers its own subcommands with a `register(subparsers)` function
+whose handlers take (args, app) and return an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from secondself import __version__
+from secondself.core.errors import SecondselfError
+from secondself.service import logs
+from secondself.service.app import App
+
+Handler = Callable[[argparse.Namespace, App], int]
+log = logging.getLogger("secondself")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="secondself",
+        description="A voice-first personal AI: a second you that remembers and answers.",
+    )
+    parser.add_argument("--version", action="version", version=f"secondself {__version__}")
+    parser.add_argument("--home", help="data folder (default: $SECONDSELF_HOME or XDG data)")
+    parser.add_argument("--config", type=Path, help="an extra TOML config file, applied last")
+    parser.add_argument("--user", default="default", help="whose memories (default: default)")
+    parser.add_argument("--persona", default="personal", help="which persona (default: personal)")
+    parser.add_argument("--events", type=Path, help="append every event as JSON lines to FILE")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    from secondself.cli import registry as commands
+
+    for register in commands.REGISTRARS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        app = App.from_args(args)
+        # One logging set-up for every command: journald's fields under systemd, else stderr.
+        logs.configure("debug" if args.verbose else app.config.log.level)
+        handler: Handler = args.handler
+        return handler(args, app)
+    except SecondselfError as exc:
+        print(f"secondself: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("secondself: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,1 @@
+"""The household: users, their personas, and which wake word calls whose persona."""

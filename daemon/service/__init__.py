@@ -1,0 +1,1 @@
+"""The running service: App, session builder, run loop, systemd, metrics, logs, hardware."""

@@ -1,0 +1,1 @@
+"""The models' files: the manifest, fetched from PyPI packages, converted and verified."""

@@ -1,0 +1,60 @@
+"""`secondself forget` on a terminal asks first; off a terminal it just does it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from secondself.memory.store import MemoryStore
+from tests.support.terminal import on_a_terminal
+from tests.test_memory_support import HashEmbedder
+
+pytestmark = pytest.mark.unit
+
+
+def _seed(home: Path) -> list[int]:
+    with MemoryStore.open(home / "users" / "default", HashEmbedder()) as store:
+        return [store.remember(t).id for t in ("the shed key is blue", "the gate code is 4411")]
+
+
+def test_forget_asks_on_a_terminal_and_no_keeps_everything(tmp_path: Path) -> None:
+    ids = _seed(tmp_path)
+    rc, out = on_a_terminal(tmp_path, b"n\n", "forget", "--match", "gate code")
+    assert rc == 1 and "[y/N]" in out and "nothing forgotten" in out
+    assert f"#{ids[1]}" in out  # it showed what it would remove
+    with MemoryStore.open(tmp_path / "users" / "default") as store:
+        assert store.count() == 2
+
+
+def test_forget_yes_on_a_terminal_removes_and_reports(tmp_path: Path) -> None:
+    ids = _seed(tmp_path)
+    rc, out = on_a_terminal(tmp_path, b"y\n", "forget", "--match", "gate code")
+    assert rc == 0 and f"forgot 1 memories: #{ids[1]}" in out
+    with MemoryStore.open(tmp_path / "users" / "default") as store:
+        assert [m.id for m in store.iterate()] == [ids[0]]
+    assert b"4411" not in b"".join(
+        p.read_bytes() for p in (tmp_path / "users" / "default").rglob("*") if p.is_file()
+    )
+
+
+def test_forget_without_a_terminal_needs_no_answer(tmp_path: Path) -> None:
+    ids = _seed(tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "secondself", "--home", str(tmp_path), "forget", str(ids[0])],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0 and f"#{ids[0]}" in r.stdout
+    r = subprocess.run(
+        [sys.executable, "-m", "secondself", "--home", str(tmp_path), "forget", "--since", "soon"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "use an ISO time" in r.stderr and r.stderr.count("\n") == 1

@@ -1,0 +1,167 @@
+"""Forgetting for real: after a forget, no file under the data home holds the forgotten text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from secondself.core.errors import UserError
+from secondself.memory.model import Kind, MediaInput, NewMemory, SearchFilter
+from secondself.memory.store import MemoryStore, forget_user
+from tests.test_memory_support import HashEmbedder, files_containing, tiny_jpeg
+
+pytestmark = pytest.mark.unit
+
+MARKER = "zqxjmarker"  # a word that appears nowhere else
+
+
+def _fill(store: MemoryStore, n: int) -> None:
+    store.add([NewMemory(f"ordinary note {i} about shopping lists and chores") for i in range(n)])
+
+
+def _needles(text: str, vector: np.ndarray) -> list[bytes]:
+    # The text in every case it could be stored in, its vector as float32 and as float16.
+    return [
+        text.encode(),
+        text.lower().encode(),
+        MARKER.encode(),
+        vector.astype("<f4").tobytes(),
+        vector.astype("<f2").tobytes(),
+    ]
+
+
+def test_forget_by_match_leaves_no_trace_in_any_file(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    user = home / "users" / "ann"
+    emb = HashEmbedder()
+    secret = f"my locker combination is {MARKER} 31-07-99"
+    with MemoryStore.open(user, emb, graph_min=50) as store:
+        _fill(store, 120)
+        target = store.remember(secret)
+        photo = store.remember(
+            f"photo of the {MARKER} locker",
+            kind=Kind.IMAGE,
+            media=MediaInput(tiny_jpeg(payload=b"locker-pixels"), "jpg"),
+        )
+        turn = store.remember(
+            "what is my locker combination? It is 31-07-99",
+            kind=Kind.CONVERSATION_TURN,
+            sources=[target.id],
+        )
+        quoting = store.remember(f"you told me: {secret}", kind=Kind.CONVERSATION_TURN)
+        keeper = store.remember("the gym is open until ten")
+        assert store.stats()["graph"] is not None
+    vector = emb.embed([secret])[0]
+    # Sanity: before forgetting, the scan does find it (graph saved, media written).
+    assert files_containing(home, _needles(secret, vector))
+    assert (user / photo.media).exists()  # type: ignore[operator]
+
+    with MemoryStore.open(user, emb, graph_min=50) as store:
+        report = store.forget(store.select_for_forget(match=MARKER))
+        assert set(report.ids) == {target.id, photo.id, turn.id, quoting.id}
+        assert turn.id in report.turns_removed
+        assert report.media_removed == (photo.media,)
+        assert store.get(keeper.id).text == "the gym is open until ten"
+        assert not store.search(MARKER, SearchFilter(persona="personal"), 5)[0].scores.bm25_rank
+        assert target.id not in [
+            i for i, _ in store.search_vector(vector, SearchFilter(persona="personal"), 5)
+        ]
+        assert store.integrity() == "ok"
+    assert files_containing(home, _needles(secret, vector)) == []
+    assert files_containing(home, [b"31-07-99", b"locker-pixels"]) == []
+    assert (
+        (user / "memory.db-wal").stat().st_size == 0 if (user / "memory.db-wal").exists() else True
+    )
+
+
+def test_forget_by_id_time_and_persona(tmp_path: Path) -> None:
+    emb = HashEmbedder()
+    user = tmp_path / "u"
+    with MemoryStore.open(user, emb) as store:
+        a = store.remember("alpha note", created=100.0)
+        b = store.remember("bravo note", created=200.0)
+        c = store.remember("charlie note", created=300.0, persona="work")
+        d = store.remember("delta note", created=400.0)
+
+        assert store.forget(store.select_for_forget(ids=[a.id])).ids == (a.id,)
+        chosen = store.select_for_forget(since=150.0, until=350.0)
+        assert [m.id for m in chosen] == [b.id, c.id]  # every persona of the user
+        chosen = store.select_for_forget(persona="work")
+        assert [m.id for m in chosen] == [c.id]
+        store.forget(chosen)
+        assert [m.id for m in store.iterate()] == [b.id, d.id]
+        with pytest.raises(UserError, match="say what to forget"):
+            store.select_for_forget()
+        with pytest.raises(UserError, match="no memory with id"):
+            store.select_for_forget(ids=[a.id])  # already gone
+    assert files_containing(tmp_path, [b"alpha note", b"charlie note"]) == []
+
+
+def test_forgetting_an_update_brings_back_the_older_fact(tmp_path: Path) -> None:
+    with MemoryStore.open(tmp_path / "u", HashEmbedder()) as store:
+        old = store.remember("my dog is called Biscuit")
+        new = store.remember("my dog is called Rex")
+        assert not store.get(old.id).current
+        store.forget([new])
+        assert store.get(old.id).current and store.get(old.id).superseded_by is None
+
+
+def test_shared_media_stays_while_another_memory_uses_it(tmp_path: Path) -> None:
+    picture = MediaInput(tiny_jpeg(payload=b"same-picture"), "jpg")
+    with MemoryStore.open(tmp_path / "u", HashEmbedder()) as store:
+        a = store.remember("first caption", kind=Kind.IMAGE, media=picture)
+        b = store.remember("second caption", kind=Kind.IMAGE, media=picture)
+        assert a.media == b.media
+        assert store.forget([a]).media_removed == ()
+        assert (store.user_dir / b.media).exists()  # type: ignore[operator]
+        assert store.forget([b]).media_removed == (b.media,)
+        assert not (store.user_dir / "media").exists() or not any(
+            (store.user_dir / "media").rglob("*.jpg")
+        )
+
+
+def test_forget_whole_user_removes_the_folder(tmp_path: Path) -> None:
+    user = tmp_path / "users" / "ann"
+    with MemoryStore.open(user, HashEmbedder(), graph_min=5) as store:
+        _fill(store, 10)
+        store.remember("a picture", kind=Kind.IMAGE, media=MediaInput(b"\xff\xd8pic", "jpg"))
+    removed = forget_user(user)
+    assert "memory.db" in removed and "memory.graph" in removed
+    assert not user.exists()
+    with pytest.raises(UserError):
+        forget_user(user)
+
+
+def test_graph_file_is_purged_even_without_an_embedder(tmp_path: Path) -> None:
+    user = tmp_path / "u"
+    emb = HashEmbedder()
+    with MemoryStore.open(user, emb, graph_min=20) as store:
+        _fill(store, 40)
+        target = store.remember(f"{MARKER} secret")
+    vector = emb.embed([f"{MARKER} secret"])[0]
+    assert files_containing(user, [vector.astype("<f2").tobytes()]) == ["memory.graph"]
+    with MemoryStore.open(user, graph_min=20) as store:  # as `secondself forget` opens it
+        store.forget([store.get(target.id)])
+    assert files_containing(user, _needles(f"{MARKER} secret", vector)) == []
+    with MemoryStore.open(user, emb, graph_min=20) as store:  # and the graph still works
+        assert store.stats()["graph"] == 40
+
+
+def test_repeated_forgets_keep_the_graph_file_clean(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = tmp_path / "u"
+    emb = HashEmbedder()
+    with MemoryStore.open(user, emb, graph_min=20) as store:
+        _fill(store, 60)
+        caplog.set_level("INFO", logger="secondself.memory.store")
+        for round_ in range(3):
+            doomed = [store.remember(f"{MARKER} round {round_} item {n}") for n in range(5)]
+            store.remember(f"an unrelated note added in round {round_}")
+            store.forget(doomed)
+            needles = [v.astype("<f2").tobytes() for v in emb.embed([m.text for m in doomed])]
+            assert files_containing(user, needles) == []
+        assert "rewriting the graph index" not in caplog.text  # the fast path did it
+        assert store.stats()["graph"] == 63

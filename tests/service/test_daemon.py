@@ -1,0 +1,163 @@
+"""`secondself run` as systemd runs it, end to end: real models, the virtual sound card, a
+notify socket bound here. READY with load times, watchdog pings, metrics over HTTP after a
+spoken conversation, the microphone unplugged and plugged back in, SIGHUP reloading the
+config, and SIGTERM finishing the memory write in flight and exiting within 5 s."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import apsw
+import pytest
+
+from secondself.voice.virtual_soundcard import VirtualSoundCard
+from tests.conftest import Say
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+REMEMBER = "Hey Jarvis, remember that my dog is called Biscuit."
+QUESTION = "Hey Jarvis, what is my dog's name?"
+LAST_WORDS = "Hey Jarvis, remember that the spare key is under the blue pot."
+CONFIG = "[wake]\nthreshold = 0.5\n"
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/NAME.py as a module (the soak's harness runs the daemon as systemd does)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+soak = load_script("soak")
+
+
+@pytest.fixture(scope="module")
+def service(soundcard: VirtualSoundCard, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    home = tmp_path_factory.mktemp("service")
+    config = home / "config.toml"
+    config.write_text(CONFIG)
+    process = soak.ServiceProcess(home, args=("--config", str(config)))
+    process.start()
+    process.wait_for("READY=1", 120)
+    yield process
+    process.stop()
+
+
+def converse(service: object, card: VirtualSoundCard, audio: object) -> bool:
+    replied, _latency, errors = soak.converse(service, card, audio)
+    assert errors == 0
+    return bool(replied)
+
+
+def test_ready_reports_start_up_timings(service: soak.ServiceProcess) -> None:
+    lines = service.history
+    ready = lines.index("READY=1")
+    status = lines[ready + 1]
+    assert status.startswith("STATUS=ready "), lines
+    for model in ("hey_jarvis", "moonshine-base-en", "qwen2.5-0.5b-instruct", "en_US-joe-medium"):
+        assert f"{model} " in status
+    # While loading, STATUS said which model had loaded.
+    assert any(line.startswith("STATUS=loading models: ") for line in lines[:ready])
+
+
+def test_watchdog_pings_while_idle(service: soak.ServiceProcess) -> None:
+    service.wait_for("WATCHDOG=1", 10)
+    service.wait_for("WATCHDOG=1", 10)
+
+
+def test_metrics_after_a_spoken_conversation(
+    service: soak.ServiceProcess, mic_plugged: VirtualSoundCard, say: Say
+) -> None:
+    assert converse(service, mic_plugged, say(REMEMBER))
+    assert converse(service, mic_plugged, say(QUESTION))
+    values = service.metrics()  # real HTTP on loopback
+    assert values["secondself_wakes_total"] >= 2
+    assert values['secondself_memories_saved_total{kind="note",source="voice"}'] >= 1
+    assert values["secondself_turns_total"] >= 2
+    assert values['secondself_stage_seconds_count{stage="stt"}'] >= 2
+    assert values['secondself_stage_seconds_count{stage="tts"}'] >= 2
+    assert values["secondself_reply_latency_seconds_count"] >= 2
+    assert values["secondself_microphone_open"] == 1
+    assert values["process_resident_memory_bytes"] > 100e6
+    assert not any(k.startswith("secondself_errors_total{") for k in values)
+    assert "biscuit" not in service.stderr().lower()  # no memory text in the log at INFO
+
+
+def unplug(service: soak.ServiceProcess, card: VirtualSoundCard) -> None:
+    """Unplugs the microphone while the daemon is held still, so the unplug is one event.
+
+    The card ends the streams reading the microphone and then unloads it. A daemon that
+    reopens at once lands in between, and PulseAudio moves that new stream to another
+    source, where it never notices the unplug (and ending such a stream a second time sends
+    PortAudio's ALSA thread spinning). A real unplug has no such gap.
+    """
+    os.kill(service.pid, signal.SIGSTOP)
+    try:
+        card.remove_mic()
+    finally:
+        os.kill(service.pid, signal.SIGCONT)
+    service.wait_for("STATUS=microphone missing", 30)
+
+
+def test_microphone_unplugged_and_back(
+    service: soak.ServiceProcess, mic_plugged: VirtualSoundCard, say: Say
+) -> None:
+    unplug(service, mic_plugged)
+    service.wait_for("WATCHDOG=1", 10)  # a missing microphone is not a hang
+    assert service.metrics()["secondself_microphone_open"] == 0
+    mic_plugged.add_mic()
+    service.wait_for("STATUS=listening on", 30)
+    assert converse(service, mic_plugged, say(QUESTION))  # listening resumed
+    assert service.process.poll() is None
+
+
+def test_sighup_reloads_the_config(service: soak.ServiceProcess, tmp_path: Path) -> None:
+    config = service.home / "config.toml"
+    config.write_text("[wake]\nthreshold = 0.6\n[llm]\nthreads = 2\n")
+    service.process.send_signal(signal.SIGHUP)
+    service.wait_for("RELOADING=1", 10)
+    status = service.wait_for("STATUS=config reloaded", 10)
+    assert "applied wake.threshold" in status
+    assert "needs a restart: llm.threads" in status
+    assert "; listening on" in status  # `systemctl status` still says how the microphone is
+
+    config.write_text("[wake]\nthreshold = 7\n")  # invalid: the running config is kept
+    service.process.send_signal(signal.SIGHUP)
+    status = service.wait_for("STATUS=reload failed", 10)
+    assert "wake.threshold" in status
+    service.wait_for("WATCHDOG=1", 10)
+    assert service.process.poll() is None
+    config.write_text(CONFIG)
+
+
+def test_sigterm_finishes_the_memory_write_and_exits_within_5_s(
+    service: soak.ServiceProcess, mic_plugged: VirtualSoundCard, say: Say
+) -> None:
+    playing = mic_plugged.play_into_mic(say(LAST_WORDS), wait=False)
+    service.next_event({"SpeechEnded"}, 60)  # the turn begins: transcribe, then save
+    started = time.monotonic()
+    service.process.send_signal(signal.SIGTERM)
+    code = service.process.wait(10)
+    took = time.monotonic() - started
+    playing.wait(30)
+    assert code == 0, service.stderr()
+    assert took < 5.0, f"exit took {took:.1f} s"
+    service.wait_for("STOPPING=1", 5)
+    db = apsw.Connection(str(service.home / "data" / "users" / "default" / "memory.db"))
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        saved = db.execute("SELECT count(*) FROM memories WHERE text LIKE '%spare key%'")
+        assert saved.fetchone() == (1,), service.stderr()
+    finally:
+        db.close()
