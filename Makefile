@@ -16,11 +16,11 @@ test:
 	@.venv/bin/ruff check daemon hw tests scripts
 	@.venv/bin/ruff format --check daemon hw tests scripts
 	@scripts/typecheck.sh
-	@.venv/bin/lint-imports --no-cache
+	@scripts/lint_imports.sh
 	@.venv/bin/python -m pytest -q
 
 lint:
-	@.venv/bin/ruff check daemon hw tests scripts && scripts/typecheck.sh && .venv/bin/lint-imports --no-cache
+	@.venv/bin/ruff check daemon hw tests scripts && scripts/typecheck.sh && scripts/lint_imports.sh
 
 clean:
 	rm -rf .venv build *.egg-info .mypy_cache .ruff_cache .pytest_cache

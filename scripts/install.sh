@@ -132,7 +132,7 @@ install_config() {
     say "keeping $CONFIG_DIR/config.toml"
   else
     # Every key with its default, commented out: uncomment what you change.
-    sed -e 's/^\([a-z_]* *=\)/# \1/' "$SRC/daemon/default_config.toml" \
+    sed -e 's/^\([a-z_]* *=\)/# \1/' "$SRC/daemon/core/default_config.toml" \
       | write_file "$CONFIG_DIR/config.toml" 0644
   fi
 }

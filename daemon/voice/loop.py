@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class TurnTaker(Protocol):
     """What the loop needs of a conversation (`secondself.answer.turn.Conversation`)."""
 
-    async def turn(self, audio: Audio, speculative: bool = False) -> None: ...
+    async def turn(self, audio: Audio, speculative: bool = False) -> object: ...
 
     def stop(self) -> None:
         """Cut the reply in flight short (barge-in, "stop", a button press)."""

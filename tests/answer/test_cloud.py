@@ -1,7 +1,7 @@
 """The cloud backoff client against small stdlib HTTP servers on loopback: what is sent under
 each policy, the down / slow / error cases, the circuit breaker and the API key's secrecy.
 
-(tests/test_cloud_server.py runs it against a real OpenAI-compatible server.)
+(tests/answer/test_cloud_server.py runs it against a real OpenAI-compatible server.)
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from secondself.core.bus import Bus
 from secondself.core.events import BackoffUsed, Event
 from secondself.core.protocols import ChatMessage
 from secondself.weights.manifest import ModelStore
-from tests.test_cloud import free_port
+from tests.answer.test_cloud import free_port
 
 pytestmark = pytest.mark.e2e
 

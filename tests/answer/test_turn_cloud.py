@@ -16,7 +16,7 @@ from tests.support.fakes import (
     ScriptedTranscriber,
     ToneSynthesizer,
 )
-from tests.test_cloud import Loopback, client, loopback, raw, sse  # noqa: F401 - fixture
+from tests.answer.test_cloud import Loopback, client, loopback, raw, sse  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.unit
 

@@ -43,10 +43,10 @@ from tests.support.fakes import (
     ToneSynthesizer,
 )
 from tests.support.photo_rig import PhotoRig
-from tests.test_cli_snapshot_correct import cli
-from tests.test_cloud import KEY, Loopback, free_port, raw, stall, whole
-from tests.test_cloud import loopback as loopback  # the fixture
-from tests.test_hw_camera import write_video
+from tests.cli.test_cli_snapshot_correct import cli
+from tests.answer.test_cloud import KEY, Loopback, free_port, raw, stall, whole
+from tests.answer.test_cloud import loopback as loopback  # the fixture
+from tests.hw.test_camera import write_video
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 SEEN = "A red sailing boat moored on a calm lake."

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_hw_camera import write_video
+from tests.hw.test_camera import write_video
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import pytest
 
 from secondself.memory.store import MemoryStore
 from tests.support.terminal import on_a_terminal
-from tests.test_memory_support import HashEmbedder
+from tests.memory.test_support import HashEmbedder
 
 pytestmark = pytest.mark.unit
 

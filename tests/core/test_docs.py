@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 
 def test_readme_lists_every_default_setting() -> None:
     readme = (ROOT / "README.md").read_text()
-    defaults = (ROOT / "daemon" / "default_config.toml").read_text().splitlines()
+    defaults = (ROOT / "daemon" / "core" / "default_config.toml").read_text().splitlines()
     settings = [line for line in defaults if line and not line.startswith("#")]
     missing = [line for line in settings if line not in readme]
     assert missing == []

@@ -25,7 +25,7 @@ from secondself.household.users import Household
 from secondself.memory.model import Visibility
 from secondself.memory.store import MemoryStore
 from tests.support.terminal import on_a_terminal
-from tests.test_memory_support import HashEmbedder
+from tests.memory.test_support import HashEmbedder
 
 pytestmark = pytest.mark.unit
 

@@ -14,8 +14,8 @@ from secondself.household.personas import Persona
 from secondself.household.users import Household, Registry, Route, build_registry, route
 from secondself.memory.store import MemoryStore
 from tests.support.terminal import on_a_terminal
-from tests.test_memory_support import HashEmbedder
-from tests.test_personas import CATALOG, DEFAULTS, persona
+from tests.memory.test_support import HashEmbedder
+from tests.household.test_personas import CATALOG, DEFAULTS, persona
 
 pytestmark = pytest.mark.unit
 

@@ -31,7 +31,7 @@ from tests.support.fakes import (
     RecordingSpeaker,
     ScriptedTranscriber,
 )
-from tests.test_hw_hooks import LoopDriver, frames, marked_driver
+from tests.hw.test_voice_hooks import LoopDriver, frames, marked_driver
 
 pytestmark = pytest.mark.unit
 

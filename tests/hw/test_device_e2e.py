@@ -1,7 +1,7 @@
 """The button and camera end to end: gpiozero mock pins, a camera reading a video file made
 here, the real recogniser (Moonshine), wake word and VAD, piper speech, and the real memory
 store (SQLite + sqlite-vec + MiniLM). Frames go through the hooks as the voice loop sends
-them (tests.test_hw_hooks.LoopDriver)."""
+them (tests.hw.test_voice_hooks.LoopDriver)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ from secondself.voice.wake import OpenWakeWord, load_wake_words
 from secondself.weights.manifest import ModelStore
 from tests.conftest import Say, silence
 from tests.support.fakes import RecordingSpeaker
-from tests.test_hw_camera import write_video
-from tests.test_hw_hooks import LoopDriver
+from tests.hw.test_camera import write_video
+from tests.hw.test_voice_hooks import LoopDriver
 
 pytestmark = pytest.mark.e2e
 

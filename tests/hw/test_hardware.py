@@ -23,7 +23,7 @@ from secondself.service.hardware import (
     start_hardware,
 )
 from tests.support.fakes import MarkedVad, RecordingSpeaker, ScriptedTranscriber, ToneSynthesizer
-from tests.test_device import ListWriter
+from tests.hw.test_device import ListWriter
 
 pytestmark = pytest.mark.unit
 

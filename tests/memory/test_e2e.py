@@ -16,8 +16,8 @@ from secondself.memory.embedding import LlamaEmbedder, load_embedder
 from secondself.memory.model import NewMemory, SearchFilter
 from secondself.memory.store import MemoryStore
 from secondself.weights.manifest import ModelStore
-from tests.test_memory_rules import labelled_pairs
-from tests.test_memory_support import files_containing
+from tests.memory.test_rules import labelled_pairs
+from tests.memory.test_support import files_containing
 
 pytestmark = pytest.mark.e2e
 
@@ -185,7 +185,7 @@ def test_cli_remember_search_forget_import_export(tmp_path: Path) -> None:
 
 
 def test_cli_remember_image(tmp_path: Path) -> None:
-    from tests.test_memory_support import tiny_jpeg
+    from tests.memory.test_support import tiny_jpeg
 
     home = tmp_path / "home"
     photo = tmp_path / "red_bicycle_in_the_hall.jpg"

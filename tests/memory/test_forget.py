@@ -10,7 +10,7 @@ import pytest
 from secondself.core.errors import UserError
 from secondself.memory.model import Kind, MediaInput, NewMemory, SearchFilter
 from secondself.memory.store import MemoryStore, forget_user
-from tests.test_memory_support import HashEmbedder, files_containing, tiny_jpeg
+from tests.memory.test_support import HashEmbedder, files_containing, tiny_jpeg
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from secondself.core.errors import UserError
 from secondself.memory import archive, importer
 from secondself.memory.model import Kind, SearchFilter, Source, Visibility
 from secondself.memory.store import MemoryStore
-from tests.test_memory_support import HashEmbedder, tiny_jpeg
+from tests.memory.test_support import HashEmbedder, tiny_jpeg
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from secondself.memory import exif, fts, fusion, supersede, validate
 from secondself.memory.filters import condition
 from secondself.memory.importer import chunk_markdown
 from secondself.memory.model import Kind, SearchFilter, Visibility
-from tests.test_memory_support import tiny_jpeg
+from tests.memory.test_support import tiny_jpeg
 
 pytestmark = pytest.mark.unit
 

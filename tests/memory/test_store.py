@@ -16,7 +16,7 @@ from secondself.memory import schema
 from secondself.memory.db import DB_FILE
 from secondself.memory.model import Kind, NewMemory, SearchFilter, Source, Visibility
 from secondself.memory.store import MemoryStore
-from tests.test_memory_support import HashEmbedder
+from tests.memory.test_support import HashEmbedder
 
 pytestmark = pytest.mark.unit
 

@@ -36,7 +36,7 @@ from secondself.voice.audio import Microphone, SoundDeviceSpeaker
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from secondself.weights.manifest import ModelStore
 from tests.conftest import Say, silence
-from tests.test_hw_camera import write_video
+from tests.hw.test_camera import write_video
 
 pytestmark = pytest.mark.e2e
 

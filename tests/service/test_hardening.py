@@ -113,7 +113,7 @@ def test_the_daemon_works_under_the_units_system_call_filter(
 ) -> None:
     if not has_seccomp():
         pytest.skip("python3-seccomp not installed (apt-get install python3-seccomp)")
-    from tests.test_service_daemon import soak
+    from tests.service.test_daemon import soak
 
     allowed = tmp_path / "syscalls.txt"
     allowed.write_text("\n".join(sorted(unit_syscalls())))

@@ -28,8 +28,8 @@ from tests.support.fakes import (
     RecordingSpeaker,
     ScriptedTranscriber,
 )
-from tests.test_hw_camera import write_video
-from tests.test_hw_hooks import LoopDriver, frames, marked_driver
+from tests.hw.test_camera import write_video
+from tests.hw.test_voice_hooks import LoopDriver, frames, marked_driver
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -41,7 +41,7 @@ from secondself.web.server import serve_web
 from secondself.web.stores import UserStores
 from secondself.weights.manifest import ModelStore
 from tests.support.loop_thread import LoopThread
-from tests.test_memory_support import files_containing, tiny_jpeg
+from tests.memory.test_support import files_containing, tiny_jpeg
 
 pytestmark = pytest.mark.e2e
 

@@ -35,8 +35,8 @@ from secondself.core.events import (
     Transcript,
 )
 from secondself.memory.model import Kind, MediaInput, SearchFilter
-from tests.test_memory_support import files_containing
-from tests.test_web import Page, embedder, page
+from tests.memory.test_support import files_containing
+from tests.web.test_web import Page, embedder, page
 
 __all__ = ["embedder", "page"]  # fixtures: the real MiniLM and the server, as in test_web
 
