@@ -45,7 +45,7 @@ from secondself.core.events import (
     VoiceMemoStarted,
 )
 from secondself.core.protocols import SAMPLE_RATE, Audio, Transcriber, VoiceActivity
-from secondself.memory.model import Kind, MediaInput, Memory, Source
+from secondself.memory.model import Kind, MediaInput, Memory, Origin
 from secondself.memory.photos import photo_text
 
 from .camera import Camera
@@ -95,7 +95,7 @@ class MemoryWriter(Protocol):
         *,
         kind: Kind = ...,
         persona: str = ...,
-        source: Source = ...,
+        source: Origin = ...,
         provenance: str = ...,
         media: MediaInput | None = ...,
         created: float | None = ...,
@@ -284,7 +284,7 @@ class Device:
             text,
             kind=Kind.VOICE_NOTE,
             persona=self.settings.persona,
-            source=Source.BUTTON,
+            source=Origin.BUTTON,
             provenance="voice memo",
             media=MediaInput(wav_bytes(memo.audio), "wav"),
             created=started,
@@ -330,7 +330,7 @@ class Device:
             photo_text(caption, taken, seen),
             kind=Kind.IMAGE,
             persona=self.settings.persona,
-            source=Source.CAMERA,
+            source=Origin.CAMERA,
             provenance=f"{name} ({trigger}{by})",
             media=MediaInput(jpeg, "jpg"),
             created=taken,

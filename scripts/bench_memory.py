@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from secondself.core.protocols import Embedder
 from secondself.memory import graph, supersede, vectors
 from secondself.memory.filters import condition
-from secondself.memory.model import Kind, NewMemory, SearchFilter, Source
+from secondself.memory.model import Kind, NewMemory, Origin, SearchFilter
 from secondself.memory.store import GRAPH_MIN, SUPERSEDE_KINDS, MemoryStore
 
 DIMS = 384
@@ -180,7 +180,7 @@ def bench_size(n: int, queries: int, workdir: Path, sweep: Sequence[int] = ()) -
     # Load without a graph (one durable transaction per 5,000), then build it with every core.
     store = MemoryStore.open(user, embedder, graph_min=10**12)
     items = [
-        NewMemory(t, kind=Kind.DOCUMENT_CHUNK, source=Source.IMPORT, check_supersede=False)
+        NewMemory(t, kind=Kind.DOCUMENT_CHUNK, source=Origin.IMPORT, check_supersede=False)
         for t in texts
     ]
     ids = store.add(items, batch=5000, progress=progress("insert"))
@@ -326,14 +326,14 @@ def bench_import(count: int, workdir: Path, threads: int, rounds: int) -> list[s
     notes_folder(folder, count // 4, rng)
     sets: dict[str, list[NewMemory]] = {
         "short notes (~8 words)": [
-            NewMemory(f"{rng.choice(things)} on {rng.choice(days)} ({i})", source=Source.IMPORT)
+            NewMemory(f"{rng.choice(things)} on {rng.choice(days)} ({i})", source=Origin.IMPORT)
             for i in range(count)
         ],
         "longer notes (~16 words)": [
             NewMemory(
                 f"{rng.choice(people)} reminded me that {rng.choice(things)} on "
                 f"{rng.choice(days)} and {rng.choice(people)} will bring the cake (note {i})",
-                source=Source.IMPORT,
+                source=Origin.IMPORT,
             )
             for i in range(count)
         ],
@@ -341,7 +341,7 @@ def bench_import(count: int, workdir: Path, threads: int, rounds: int) -> list[s
         "facts (~6 words, each checked for an older value)": [
             NewMemory(
                 f"{_word(int(rng.integers(700))).title()}'s {rng.choice(attributes)} is {_word(i)}",
-                source=Source.IMPORT,
+                source=Origin.IMPORT,
             )
             for i in range(count)
         ],

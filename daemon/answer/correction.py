@@ -7,12 +7,14 @@ answer leaned on, it is a fact the store can supersede the old one with.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from secondself.answer.local_model import Source
 from secondself.answer.score import content_words
 from secondself.core.errors import Stage, UserError
-from secondself.memory.model import Kind, Memory, SearchFilter, Source
+from secondself.memory.model import Kind, Memory, Origin, SearchFilter
 
 if TYPE_CHECKING:
     from secondself.memory.store import MemoryStore
@@ -32,19 +34,31 @@ def corrected_fact(correction: str, answer: str, question: str, memory_text: str
     return f"{correction} (not: {memory_text.strip().rstrip('.')})"
 
 
+def check_said(said: str) -> str:
+    """What the user said to correct with, stripped; a one-line error if it is empty."""
+    said = said.strip()
+    if not said:
+        raise UserError("empty-correction", "correct with what? (the text is empty)", Stage.MEMORY)
+    return said
+
+
+def leaned_on(sources: Sequence[Source]) -> Source:
+    """The one rule for which memory a correction rewrites, by voice, CLI or page: the
+    answer's source most similar to the question (the first of equals, as ranked)."""
+    return max(sources, key=lambda s: s.similarity)
+
+
 @dataclass(frozen=True, slots=True)
 class Correction:
     memory: Memory  # the correction, saved
     corrects: int  # the memory the answer leaned on
 
 
-def correct_last(store: MemoryStore, persona: str, said: str, source: Source) -> Correction:
+def correct_last(store: MemoryStore, persona: str, said: str, source: Origin) -> Correction:
     """Correct the persona's last answer (`secondself correct TEXT`, the web page): the
     memory the last answered turn leaned on, rewritten with what was said, saved as its
     correction (which then outranks it)."""
-    said = said.strip()
-    if not said:
-        raise UserError("empty-correction", "correct with what? (the text is empty)", Stage.MEMORY)
+    said = check_said(said)
     # The persona's own last turn (a search for it also finds other personas' shared turns).
     found = store.recent(SearchFilter(persona=persona, kinds=(Kind.CONVERSATION_TURN,)), limit=50)
     turns = [t for t in found if t.persona == persona]
@@ -62,7 +76,11 @@ def correct_last(store: MemoryStore, persona: str, said: str, source: Source) ->
             "the last answer did not come from a memory: save the fact as a new memory",
             Stage.MEMORY,
         )
-    wrong = used[0]
+    # Ranked as the answer used them, each scored against the question as recall scored it.
+    vectors = store.embedder.embed([question, *(m.text for m in used)])
+    similarity = vectors[1:] @ vectors[0]
+    ranked = [Source(m.id, m.text, "", float(s)) for m, s in zip(used, similarity, strict=True)]
+    wrong = store.get(leaned_on(ranked).memory_id)
     fact = corrected_fact(said, answer, question, wrong.text)
     memory = store.remember(
         fact, kind=Kind.CORRECTION, persona=persona, source=source, corrects=wrong.id

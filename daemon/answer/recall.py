@@ -11,8 +11,7 @@ from datetime import datetime
 from secondself.answer.local_model import Source
 from secondself.answer.question import asked
 from secondself.answer.time_words import spoken_time
-from secondself.memory.model import Kind, SearchFilter, SearchResult
-from secondself.memory.model import Source as Origin
+from secondself.memory.model import Kind, Origin, SearchFilter, SearchResult
 from secondself.memory.store import MemoryStore
 
 # Questions about the past also search facts that a newer one has replaced.
@@ -105,10 +104,10 @@ class PersonaMemory:
         )
 
     def remember(
-        self, text: str, source: str, kind: str = "note", corrects: int | None = None
+        self, text: str, origin: Origin, kind: Kind = Kind.NOTE, corrects: int | None = None
     ) -> int:
         memory = self.store.remember(
-            text, kind=Kind(kind), persona=self.persona, source=Origin(source), corrects=corrects
+            text, kind=kind, persona=self.persona, source=origin, corrects=corrects
         )
         return memory.id
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from secondself.answer.cloud import SPOKEN_LEAD_IN, CloudAnswerModel, start_backoff
-from secondself.answer.correction import corrected_fact
+from secondself.answer.correction import corrected_fact, leaned_on
 from secondself.answer.direct import direct_answer, listing_answer, to_second_person
 from secondself.answer.intent import Intent, recognize
 from secondself.answer.local_model import DONT_KNOW, Source, Turn, build_messages
@@ -48,6 +48,7 @@ from secondself.core.protocols import (
     Synthesizer,
     Transcriber,
 )
+from secondself.memory.model import Kind, Origin
 from secondself.voice.sentences import SentenceSplitter
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class MemoryPort(Protocol):
     def recall(self, question: str, k: int) -> list[Source]: ...
 
     def remember(
-        self, text: str, source: str, kind: str = "note", corrects: int | None = None
+        self, text: str, origin: Origin, kind: Kind = Kind.NOTE, corrects: int | None = None
     ) -> int: ...
 
     def remember_turn(self, question: str, answer: str, source_ids: list[int]) -> None:
@@ -242,9 +243,9 @@ class Conversation:
                 case Intent.ASK:
                     await self._answer(recognized.argument, result, control)
                 case Intent.REMEMBER:
-                    await self._remember(recognized.argument, result, "note", control)
+                    await self._remember(recognized.argument, result, Kind.NOTE, control)
                 case Intent.CORRECT:
-                    await self._remember(recognized.argument, result, "correction", control)
+                    await self._remember(recognized.argument, result, Kind.CORRECTION, control)
                 case Intent.FORGET:
                     await self._forget(recognized.argument, result, control)
                 case Intent.STOP:
@@ -361,7 +362,7 @@ class Conversation:
         await asyncio.to_thread(self.memory.remember_turn, question, result.reply, ids)
 
     async def _remember(
-        self, text: str, result: TurnResult, kind: str, control: TurnControl
+        self, text: str, result: TurnResult, kind: Kind, control: TurnControl
     ) -> None:
         if not text:
             await self._say("What should I remember?", result, control)
@@ -369,14 +370,14 @@ class Conversation:
         start = time.perf_counter()
         # A correction overrides the memory the last answer leaned on most.
         corrects = None
-        if kind == "correction" and self.last_sources and self.history:
-            wrong = max(self.last_sources, key=lambda s: s.similarity)
+        if kind is Kind.CORRECTION and self.last_sources and self.history:
+            wrong = leaned_on(self.last_sources)
             last = self.history[-1]
             text = corrected_fact(text, last.answer, last.question, wrong.text)
             corrects = wrong.memory_id
-        await asyncio.to_thread(self.memory.remember, text, "voice", kind, corrects)
+        await asyncio.to_thread(self.memory.remember, text, Origin.VOICE, kind, corrects)
         result.timings_ms["memory"] = (time.perf_counter() - start) * 1000
-        reply = REPLIES["corrected" if kind == "correction" else "saved"]
+        reply = REPLIES["corrected" if kind is Kind.CORRECTION else "saved"]
         await self._say(reply, result, control)
 
     async def _forget(self, text: str, result: TurnResult, control: TurnControl) -> None:

@@ -12,21 +12,18 @@ import argparse
 import json
 from typing import Any
 
-from secondself.answer.correction import correct_last
-from secondself.core.errors import Stage, UserError
+from secondself.answer.correction import check_said, correct_last
 from secondself.memory.embedding import load_embedder
-from secondself.memory.model import Source
+from secondself.memory.model import Origin
 from secondself.memory.store import MemoryStore
 from secondself.service.app import App
 
 
 def _correct(args: argparse.Namespace, app: App) -> int:
-    said = " ".join(args.text).strip()
-    if not said:
-        raise UserError("empty-correction", "correct with what? (the text is empty)", Stage.MEMORY)
+    said = check_said(" ".join(args.text))
     embedder = load_embedder(app.models, app.config.embed.model, app.config.embed.threads)
     with MemoryStore.open(app.user_dir(), embedder, bus=app.bus) as store:
-        fixed = correct_last(store, app.persona, said, Source.CLI)
+        fixed = correct_last(store, app.persona, said, Origin.CLI)
     saved, corrects = fixed.memory, fixed.corrects
     report: dict[str, Any] = {"id": saved.id, "text": saved.text, "corrects": corrects}
     print(json.dumps(report) if args.json else f"{saved.id}: {saved.text} (corrects {corrects})")

@@ -23,9 +23,9 @@ from secondself.memory.model import (
     Kind,
     MediaInput,
     Memory,
+    Origin,
     SearchFilter,
     SearchResult,
-    Source,
     Visibility,
 )
 from secondself.memory.progress import StderrProgress
@@ -106,7 +106,7 @@ def _remember(args: argparse.Namespace, app: App) -> int:
     text = " ".join(args.text).strip()
     media = None
     kind = Kind(args.kind)
-    source = Source.CLI
+    source = Origin.CLI
     if args.image is not None:
         media, caption = _read_image(args.image, args.caption or text)
         text, kind = caption, Kind.IMAGE

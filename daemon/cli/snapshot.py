@@ -13,7 +13,7 @@ from typing import Any
 from secondself.answer.vision import PendingCaption, captioner_for
 from secondself.core.errors import SecondselfError, Stage
 from secondself.memory.embedding import load_embedder
-from secondself.memory.model import Kind, MediaInput, Source
+from secondself.memory.model import Kind, MediaInput, Origin
 from secondself.memory.photos import photo_text
 from secondself.memory.store import MemoryStore
 from secondself.service.app import App
@@ -43,7 +43,7 @@ def _snapshot(args: argparse.Namespace, app: App) -> int:
             text,
             kind=Kind.IMAGE,
             persona=app.persona,
-            source=Source.CAMERA,
+            source=Origin.CAMERA,
             provenance=camera.name
             + (f"; described by {captioner.name}" if seen and captioner else ""),
             media=MediaInput(jpeg, "jpg"),

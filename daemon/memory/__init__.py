@@ -2,7 +2,7 @@
 content-addressed media, and forgetting that leaves no trace.
 
     store = MemoryStore.open(app.user_dir(), embedder, bus=app.bus)
-    store.remember("my dog is called Rex", persona="personal", source=Source.VOICE)
+    store.remember("my dog is called Rex", persona="personal", source=Origin.VOICE)
     results = store.search("what is my dog called?", SearchFilter(persona="personal"))
     store.forget(store.select_for_forget(match="Rex"))
 
@@ -20,10 +20,10 @@ from secondself.memory.model import (
     MediaInput,
     Memory,
     NewMemory,
+    Origin,
     Scores,
     SearchFilter,
     SearchResult,
-    Source,
     Visibility,
 )
 from secondself.memory.store import MemoryStore, forget_user
@@ -35,10 +35,10 @@ __all__ = [
     "Memory",
     "MemoryStore",
     "NewMemory",
+    "Origin",
     "Scores",
     "SearchFilter",
     "SearchResult",
-    "Source",
     "Visibility",
     "forget_user",
 ]

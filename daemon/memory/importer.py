@@ -20,7 +20,7 @@ from secondself.core.errors import Stage, UserError
 from secondself.core.names import check_name
 from secondself.memory import exif, validate
 from secondself.memory.media import IMAGE_EXTS
-from secondself.memory.model import Kind, MediaInput, NewMemory, Source, Visibility
+from secondself.memory.model import Kind, MediaInput, NewMemory, Origin, Visibility
 from secondself.memory.progress import Progress, silent
 from secondself.memory.store import MemoryStore
 
@@ -141,7 +141,7 @@ def _plan_notes(path: Path, rel: str, persona: str, result: ImportPlan) -> None:
                 text=chunk,
                 kind=Kind.DOCUMENT_CHUNK,
                 persona=persona,
-                source=Source.IMPORT,
+                source=Origin.IMPORT,
                 provenance=f"{rel}:{line}",
                 created=created,
                 check_supersede=False,
@@ -218,7 +218,7 @@ def _plan_photo(path: Path, rel: str, persona: str, result: ImportPlan) -> None:
             text=validate.clean_text(caption, "caption"),
             kind=Kind.IMAGE,
             persona=persona,
-            source=Source.IMPORT,
+            source=Origin.IMPORT,
             provenance=rel,
             created=created,
             media=MediaInput(data, path.suffix.lower().lstrip(".")),
@@ -290,7 +290,7 @@ def _record_to_item(
         kind=kind,
         persona=check_name("persona", str(record.get("persona", persona))),
         visibility=Visibility(record.get("visibility", Visibility.PRIVATE)),
-        source=Source(record.get("source", Source.IMPORT)),
+        source=Origin(record.get("source", Origin.IMPORT)),
         provenance=str(record.get("provenance", "")),
         created=_time(record.get("created")),
         valid_from=_time(record.get("valid_from")),

@@ -20,7 +20,9 @@ class Visibility(StrEnum):
     SHARED = "shared"  # every persona of the user sees it
 
 
-class Source(StrEnum):
+class Origin(StrEnum):
+    """Where a memory came from."""
+
     VOICE = "voice"
     BUTTON = "button"
     CAMERA = "camera"
@@ -39,7 +41,7 @@ class Memory:
     created: float  # unix seconds (UTC)
     valid_from: float
     valid_to: float | None  # None: still the current truth
-    source: Source
+    source: Origin
     provenance: str = ""  # "notes/dog.md:12", a URL, a device name ...
     media: str | None = None  # path relative to the user folder
     corrects: int | None = None  # the memory this correction overrides
@@ -70,7 +72,7 @@ class NewMemory:
     kind: Kind = Kind.NOTE
     persona: str = "personal"
     visibility: Visibility = Visibility.PRIVATE
-    source: Source = Source.CLI
+    source: Origin = Origin.CLI
     provenance: str = ""
     created: float | None = None
     valid_from: float | None = None

@@ -23,7 +23,7 @@ from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError, UserError
 from secondself.household.personas import DEFAULT_PERSONA, Persona
 from secondself.memory import archive, media
-from secondself.memory.model import Memory, SearchFilter, SearchResult, Source, Visibility
+from secondself.memory.model import Memory, Origin, SearchFilter, SearchResult, Visibility
 from secondself.web import actions, params
 from secondself.web.http import HttpError, Request, Response, json_response
 from secondself.web.live import event_stream
@@ -183,7 +183,7 @@ class WebApi:
                 text,
                 persona=who.persona.name,
                 visibility=Visibility.SHARED if shared else Visibility.PRIVATE,
-                source=Source.WEB,
+                source=Origin.WEB,
             )
             return memory_json(who.user, memory)
 
@@ -258,7 +258,7 @@ class WebApi:
             if not self.stores.has_memories(who.user):
                 raise UserError("nothing-to-correct", "there is no answer to correct yet")
             store = self.stores.get(who.user)
-            fixed = correct_last(store, who.persona.name, said, Source.WEB)
+            fixed = correct_last(store, who.persona.name, said, Origin.WEB)
             return {"id": fixed.memory.id, "text": fixed.memory.text, "corrects": fixed.corrects}
 
         return json_response(await self.run(work), 201)

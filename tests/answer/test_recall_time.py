@@ -19,8 +19,7 @@ from secondself.answer.recall import PersonaMemory, Recalled
 from secondself.answer.turn import Conversation
 from secondself.core.bus import Bus
 from secondself.memory.embedding import LlamaEmbedder, load_embedder
-from secondself.memory.model import Kind
-from secondself.memory.model import Source as Origin
+from secondself.memory.model import Kind, Origin
 from secondself.memory.photos import photo_parts, photo_text
 from secondself.memory.store import MemoryStore
 from secondself.weights.manifest import ModelStore

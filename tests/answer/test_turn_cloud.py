@@ -9,6 +9,7 @@ import pytest
 
 from secondself.answer.turn import Conversation, TurnSettings
 from secondself.core.bus import Bus
+from tests.answer.test_cloud import Loopback, client, loopback, raw, sse  # noqa: F401 - fixture
 from tests.support.fakes import (
     ListMemory,
     RecordingSpeaker,
@@ -16,7 +17,6 @@ from tests.support.fakes import (
     ScriptedTranscriber,
     ToneSynthesizer,
 )
-from tests.answer.test_cloud import Loopback, client, loopback, raw, sse  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.unit
 

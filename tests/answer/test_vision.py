@@ -35,6 +35,10 @@ from secondself.memory.photos import photo_parts, photo_text
 from secondself.memory.store import MemoryStore
 from secondself.service.hardware import check_hardware, start_hardware
 from secondself.weights.manifest import ModelStore
+from tests.answer.test_cloud import KEY, Loopback, free_port, raw, stall, whole
+from tests.answer.test_cloud import loopback as loopback  # the fixture
+from tests.cli.test_cli_snapshot_correct import cli
+from tests.hw.test_camera import write_video
 from tests.support.fakes import (
     MarkedVad,
     RecordingSpeaker,
@@ -43,10 +47,6 @@ from tests.support.fakes import (
     ToneSynthesizer,
 )
 from tests.support.photo_rig import PhotoRig
-from tests.cli.test_cli_snapshot_correct import cli
-from tests.answer.test_cloud import KEY, Loopback, free_port, raw, stall, whole
-from tests.answer.test_cloud import loopback as loopback  # the fixture
-from tests.hw.test_camera import write_video
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 SEEN = "A red sailing boat moored on a calm lake."

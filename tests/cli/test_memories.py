@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from secondself.memory.store import MemoryStore
-from tests.support.terminal import on_a_terminal
 from tests.memory.test_support import HashEmbedder
+from tests.support.terminal import on_a_terminal
 
 pytestmark = pytest.mark.unit
 

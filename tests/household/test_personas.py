@@ -24,8 +24,8 @@ from secondself.household.personas import (
 from secondself.household.users import Household
 from secondself.memory.model import Visibility
 from secondself.memory.store import MemoryStore
-from tests.support.terminal import on_a_terminal
 from tests.memory.test_support import HashEmbedder
+from tests.support.terminal import on_a_terminal
 
 pytestmark = pytest.mark.unit
 

@@ -13,9 +13,9 @@ from secondself.core.errors import UserError
 from secondself.household.personas import Persona
 from secondself.household.users import Household, Registry, Route, build_registry, route
 from secondself.memory.store import MemoryStore
-from tests.support.terminal import on_a_terminal
-from tests.memory.test_support import HashEmbedder
 from tests.household.test_personas import CATALOG, DEFAULTS, persona
+from tests.memory.test_support import HashEmbedder
+from tests.support.terminal import on_a_terminal
 
 pytestmark = pytest.mark.unit
 

@@ -22,7 +22,8 @@ from secondself.core.events import (
 from secondself.hw.device import Device, DeviceSettings, photo_text
 from secondself.hw.earcons import Earcon, Earcons
 from secondself.hw.memo import MemoSettings
-from secondself.memory.model import Kind, MediaInput, Memory, Source, Visibility
+from secondself.memory.model import Kind, MediaInput, Memory, Origin, Visibility
+from tests.hw.test_voice_hooks import LoopDriver, frames, marked_driver
 from tests.support.fakes import (
     QUIET,
     SPEECH,
@@ -31,7 +32,6 @@ from tests.support.fakes import (
     RecordingSpeaker,
     ScriptedTranscriber,
 )
-from tests.hw.test_voice_hooks import LoopDriver, frames, marked_driver
 
 pytestmark = pytest.mark.unit
 
@@ -65,7 +65,7 @@ class ListWriter:
         *,
         kind: Kind = Kind.NOTE,
         persona: str = "personal",
-        source: Source = Source.CLI,
+        source: Origin = Origin.CLI,
         provenance: str = "",
         media: MediaInput | None = None,
         created: float | None = None,
@@ -149,7 +149,7 @@ def test_short_press_records_a_voice_memo_with_its_audio(make_rig: Callable[...,
     assert rig.device.wait_idle(3)
     ((memory, media),) = rig.writer.saved
     assert memory.text == "Buy oat milk on the way home."
-    assert (memory.kind, memory.source) == (Kind.VOICE_NOTE, Source.BUTTON)
+    assert (memory.kind, memory.source) == (Kind.VOICE_NOTE, Origin.BUTTON)
     assert media is not None and media.ext == "wav" and media.data[:4] == b"RIFF"
     assert len(media.data) > 1.5 * 32000  # the recorded speech, 16-bit at 16 kHz
     assert memory.created == 1_700_000_000.0
@@ -197,7 +197,7 @@ def test_long_press_takes_a_photo_captioned_by_the_next_utterance(
     assert memory.text == photo_text("This is the new bike shed.", 1_700_000_000.0)
     assert (memory.kind, memory.source, memory.created) == (
         Kind.IMAGE,
-        Source.CAMERA,
+        Origin.CAMERA,
         1_700_000_000.0,
     )
     assert media == MediaInput(JPEG, "jpg")

@@ -33,7 +33,7 @@ from secondself.core.protocols import FRAME_SAMPLES, Audio, Transcriber
 from secondself.hw.earcons import Earcon
 from secondself.hw.led import LedState
 from secondself.memory.embedding import LlamaEmbedder, load_embedder
-from secondself.memory.model import Kind, SearchFilter, Source
+from secondself.memory.model import Kind, Origin, SearchFilter
 from secondself.memory.store import MemoryStore
 from secondself.service.hardware import Hardware, start_hardware
 from secondself.service.loading import listener_settings
@@ -45,9 +45,9 @@ from secondself.voice.virtual_soundcard import VirtualSoundCard
 from secondself.voice.wake import OpenWakeWord, load_wake_words
 from secondself.weights.manifest import ModelStore
 from tests.conftest import Say, silence
-from tests.support.fakes import RecordingSpeaker
 from tests.hw.test_camera import write_video
 from tests.hw.test_voice_hooks import LoopDriver
+from tests.support.fakes import RecordingSpeaker
 
 pytestmark = pytest.mark.e2e
 
@@ -185,7 +185,7 @@ def test_short_press_records_a_spoken_memo_with_transcript_and_audio(
     assert daemon.hw.device.wait_idle(30)
 
     (memory,) = daemon.store.recent(SearchFilter(persona="personal"))
-    assert (memory.kind, memory.source) == (Kind.VOICE_NOTE, Source.BUTTON)
+    assert (memory.kind, memory.source) == (Kind.VOICE_NOTE, Origin.BUTTON)
     words = memory.text.lower()
     assert "plumber" in words and "thursday" in words and "boiler" in words, memory.text
     assert memory.media is not None and memory.media.endswith(".wav")
@@ -212,7 +212,7 @@ def test_long_press_snapshot_captioned_by_the_next_utterance_and_found_by_a_ques
     assert daemon.hw.device.wait_idle(30)
 
     (memory,) = daemon.store.recent(SearchFilter(persona="personal"))
-    assert (memory.kind, memory.source) == (Kind.IMAGE, Source.CAMERA)
+    assert (memory.kind, memory.source) == (Kind.IMAGE, Origin.CAMERA)
     assert memory.text.startswith("Photograph taken on ") and "bicycle" in memory.text.lower()
     assert time.strftime("%H:%M", time.localtime(memory.created)) in memory.text  # the time
     assert memory.media is not None

@@ -22,8 +22,8 @@ from secondself.service.hardware import (
     pin_factory,
     start_hardware,
 )
-from tests.support.fakes import MarkedVad, RecordingSpeaker, ScriptedTranscriber, ToneSynthesizer
 from tests.hw.test_device import ListWriter
+from tests.support.fakes import MarkedVad, RecordingSpeaker, ScriptedTranscriber, ToneSynthesizer
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ import pytest
 
 from secondself.core.errors import UserError
 from secondself.memory import archive, importer
-from secondself.memory.model import Kind, SearchFilter, Source, Visibility
+from secondself.memory.model import Kind, Origin, SearchFilter, Visibility
 from secondself.memory.store import MemoryStore
 from tests.memory.test_support import HashEmbedder, tiny_jpeg
 
@@ -51,7 +51,7 @@ def test_import_a_folder_of_notes_and_photos(tmp_path: Path, notes: Path) -> Non
         "sunflower.jpg",
     }
     garden = memories["garden.md:7"]
-    assert garden.kind is Kind.DOCUMENT_CHUNK and garden.source is Source.IMPORT
+    assert garden.kind is Kind.DOCUMENT_CHUNK and garden.source is Origin.IMPORT
     assert garden.text.startswith("Garden\nThe tomatoes go in the raised bed")
     sunflower = memories["sunflower.jpg"]
     assert sunflower.kind is Kind.IMAGE
@@ -72,7 +72,7 @@ def test_import_jsonl(tmp_path: Path) -> None:
     assert (standup.persona, standup.visibility, standup.source) == (
         "work",
         Visibility.SHARED,
-        Source.WEB,
+        Origin.WEB,
     )
 
 

@@ -14,7 +14,7 @@ from secondself.core.errors import UserError
 from secondself.core.events import Event, MemorySaved
 from secondself.memory import schema
 from secondself.memory.db import DB_FILE
-from secondself.memory.model import Kind, NewMemory, SearchFilter, Source, Visibility
+from secondself.memory.model import Kind, NewMemory, Origin, SearchFilter, Visibility
 from secondself.memory.store import MemoryStore
 from tests.memory.test_support import HashEmbedder
 
@@ -46,9 +46,9 @@ def test_remember_returns_a_durable_memory_and_publishes(tmp_path: Path) -> None
     seen: list[Event] = []
     bus.on(seen.append)
     with MemoryStore.open(tmp_path / "u", HashEmbedder(), bus=bus) as store:
-        m = store.remember("the spare key is under the blue pot", source=Source.VOICE)
+        m = store.remember("the spare key is under the blue pot", source=Origin.VOICE)
         assert store.get(m.id) == m
-        assert m.kind is Kind.NOTE and m.current and m.source is Source.VOICE
+        assert m.kind is Kind.NOTE and m.current and m.source is Origin.VOICE
     assert seen == [MemorySaved(t=seen[0].t, memory_id=m.id, kind="note", source="voice")]
     with MemoryStore.open(tmp_path / "u") as again:  # no embedder needed to read
         assert again.get(m.id).text == "the spare key is under the blue pot"

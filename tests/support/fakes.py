@@ -11,6 +11,7 @@ from secondself.answer.local_model import Source
 from secondself.core.bus import Bus
 from secondself.core.events import MemoryForgotten, MemorySaved
 from secondself.core.protocols import Audio, ChatMessage, Speech
+from secondself.memory.model import Kind, Origin
 
 
 class ScriptedTranscriber:
@@ -49,7 +50,7 @@ class ListMemory:
         self.bus = bus
         self.similarity = similarity  # below the direct-answer threshold: the model answers
         self.memories: dict[int, str] = {}
-        self.kinds: dict[int, str] = {}
+        self.kinds: dict[int, Kind] = {}
         self.corrects: dict[int, int | None] = {}
         self.turns: list[tuple[str, str, list[int]]] = []
         for text in memories:
@@ -68,13 +69,13 @@ class ListMemory:
         return hits[:k]
 
     def remember(
-        self, text: str, source: str, kind: str = "note", corrects: int | None = None
+        self, text: str, origin: Origin, kind: Kind = Kind.NOTE, corrects: int | None = None
     ) -> int:
         memory_id = len(self.memories) + len(self.turns) + 1
         self.memories[memory_id] = text
         self.kinds[memory_id] = kind
         self.corrects[memory_id] = corrects
-        self.bus.publish(MemorySaved(memory_id=memory_id, kind=kind, source=source))
+        self.bus.publish(MemorySaved(memory_id=memory_id, kind=kind, source=origin))
         return memory_id
 
     def remember_turn(self, question: str, answer: str, source_ids: list[int]) -> None:

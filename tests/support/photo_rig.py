@@ -20,6 +20,8 @@ from secondself.memory.model import Memory
 from secondself.memory.store import MemoryStore
 from secondself.service.hardware import Hardware
 from secondself.voice.listener import Listener, ListenerSettings
+from tests.hw.test_camera import write_video
+from tests.hw.test_voice_hooks import LoopDriver, frames, marked_driver
 from tests.support.fakes import (
     QUIET,
     SPEECH,
@@ -28,8 +30,6 @@ from tests.support.fakes import (
     RecordingSpeaker,
     ScriptedTranscriber,
 )
-from tests.hw.test_camera import write_video
-from tests.hw.test_voice_hooks import LoopDriver, frames, marked_driver
 
 
 def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:

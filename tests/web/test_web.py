@@ -31,7 +31,7 @@ from secondself.core.events import AnswerDone, Transcript
 from secondself.household.personas import Catalog, Defaults, Persona
 from secondself.household.users import Household
 from secondself.memory.embedding import LlamaEmbedder, load_embedder
-from secondself.memory.model import Kind, MediaInput, SearchFilter, Source, Visibility
+from secondself.memory.model import Kind, MediaInput, Origin, SearchFilter, Visibility
 from secondself.memory.store import MemoryStore
 from secondself.service.metrics import Metrics, scrape
 from secondself.web import access
@@ -40,8 +40,8 @@ from secondself.web.http import HttpServer
 from secondself.web.server import serve_web
 from secondself.web.stores import UserStores
 from secondself.weights.manifest import ModelStore
-from tests.support.loop_thread import LoopThread
 from tests.memory.test_support import files_containing, tiny_jpeg
+from tests.support.loop_thread import LoopThread
 
 pytestmark = pytest.mark.e2e
 
@@ -444,7 +444,7 @@ def test_a_correction_never_copies_or_retires_another_personas_private_memory(pa
     store.remember(
         "Q: What is my dog called?\nA: Your dog is called Biscuit.",
         kind=Kind.CONVERSATION_TURN, persona="work", visibility=Visibility.SHARED,
-        source=Source.VOICE, sources=[dog],
+        source=Origin.VOICE, sources=[dog],
     )  # fmt: skip
     assert_error(page.call("POST", "/api/correct", {"text": "Rex"}), 400, "nothing-to-correct")
     assert store.get(dog).current
