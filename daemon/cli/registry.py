@@ -43,6 +43,7 @@ def _registrars() -> list[Registrar]:
         persona,
         run,
         snapshot,
+        user,
         web,
     )
 
@@ -57,6 +58,7 @@ def _registrars() -> list[Registrar]:
         correct.register,
         snapshot.register,
         persona.register,
+        user.register,
         web.register,
     ]
 

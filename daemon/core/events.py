@@ -100,11 +100,6 @@ class Listening(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SpeechStarted(Event):
-    pass
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechEnded(Event):
     duration_s: float
     reason: str  # "silence" | "max-length"

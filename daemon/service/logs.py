@@ -31,7 +31,6 @@ from secondself.core.events import (
     NothingHeard,
     Speaking,
     SpeechEnded,
-    SpeechStarted,
     StageError,
     Transcript,
     WakeDetected,
@@ -194,7 +193,7 @@ STAGES: dict[type[Event], str] = {
     MemoryForgotten: "memory",
 }
 DURATIONS = ("seconds", "synth_s", "duration_s", "waited_s")
-QUIET = (Listening, SpeechStarted)  # DEBUG only: they come with every turn
+QUIET = (Listening,)  # DEBUG only: it comes with every turn
 SKIPPED = (AnswerToken,)  # one per token: far too many for a log
 
 

@@ -16,6 +16,7 @@ from secondself.answer.cloud import CloudAnswerModel
 from secondself.answer.intent import Intent, recognize
 from secondself.answer.pool import ModelPool, spec_for
 from secondself.answer.turn import Conversation
+from secondself.core.config import Config
 from secondself.core.events import ButtonPressed, DaemonReady
 from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Embedder, Speaker, Speech
 from secondself.household.personas import Persona
@@ -85,6 +86,9 @@ def start_session(
     given = pipeline is not None  # the caller's models are the caller's to close
     pipeline = pipeline or load_pipeline(config, app.models, app.bus, wake_words=list(routes))
     pool = ModelPool.from_config(config, app.bus)
+    # The model loaded at start (warm, timed with the others) is the pool's first.
+    spec = spec_for(app.models, config, persona.model)
+    pool.adopt(spec, pipeline.answerer, persona.name, hand_over=not given)
     shared = Shared(
         app.bus,
         app.config,
@@ -95,24 +99,8 @@ def start_session(
         pool,
         cloud=CloudAnswerModel.from_config(config, app.bus),
     )
-    # The model loaded at start (warm, timed with the others) is the pool's first.
-    spec = spec_for(app.models, config, persona.model)
-    pool.adopt(spec, pipeline.answerer, persona.name, hand_over=not given)
     stores = OpenStores(household, pipeline.embedder, app.bus)
-    devices = None
-    if hardware:
-        devices = start_hardware(
-            config,
-            app.bus,
-            memory=stores(app.user),
-            stt=pipeline.stt,
-            vad=pipeline.vad,
-            speaker=speaker,
-            sample_rate=pipeline.synth.sample_rate,
-            persona=persona.name,
-            backoff=persona.backoff,  # may a photo be described by the cloud model?
-            announce=announcer(pipeline.synth, speaker),
-        )
+    devices = _devices(app, config, persona, pipeline, stores, speaker) if hardware else None
     conversations = Conversations(
         household,
         shared,
@@ -124,28 +112,62 @@ def start_session(
     )
     for problem in conversations.make_all():
         log.warning("%s", problem)
+    loop = _voice_loop(app, config, pipeline, conversations, devices)
+    app.bus.publish(
+        DaemonReady(seconds=time.perf_counter() - start, models=tuple(pipeline.load_seconds))
+    )
+    return Session(pipeline, conversations, pool, loop, devices)
+
+
+def _devices(
+    app: App,
+    config: Config,
+    persona: Persona,
+    pipeline: Pipeline,
+    stores: OpenStores,
+    speaker: Speaker,
+) -> Hardware:
+    """The button, camera and LED, saving into the memory of the persona the daemon runs as."""
+    return start_hardware(
+        config,
+        app.bus,
+        memory=stores(app.user),
+        stt=pipeline.stt,
+        vad=pipeline.vad,
+        speaker=speaker,
+        sample_rate=pipeline.synth.sample_rate,
+        persona=persona.name,
+        backoff=persona.backoff,  # may a photo be described by the cloud model?
+        announce=announcer(pipeline.synth, speaker),
+    )
+
+
+def _voice_loop(
+    app: App,
+    config: Config,
+    pipeline: Pipeline,
+    conversations: Conversations,
+    devices: Hardware | None,
+) -> VoiceLoop[Conversation]:
+    """The listener over the wake words that made it, and the loop routing each wake."""
     wake = pipeline.wake
     if set(wake.names) != set(conversations.wake_words):
         # A persona that could not be made must not wake anyone: listen for the rest only.
         wake = load_wake_words(app.models, conversations.wake_words)
     listener = Listener(wake, pipeline.vad, listener_settings(config))
     _, conversation = conversations.for_wake(config.wake.model)
-    hooks = devices.hooks if devices else None
     loop = VoiceLoop(
         app.bus,
         listener,
         conversation,
         pipeline.stt,
-        hooks,
+        devices.hooks if devices else None,
         router=conversations.for_wake,
         is_stop=lambda text: recognize(text).intent is Intent.STOP,
     )
     # A button press cuts a reply short, as the wake word does.
     app.bus.on(lambda e: loop.conversation.stop() if isinstance(e, ButtonPressed) else None)
-    app.bus.publish(
-        DaemonReady(seconds=time.perf_counter() - start, models=tuple(pipeline.load_seconds))
-    )
-    return Session(pipeline, conversations, pool, loop, devices)
+    return loop
 
 
 async def recording_frames(audio: Audio) -> AsyncIterator[Audio]:
