@@ -24,10 +24,10 @@ from secondself.core.config import load_config
 from secondself.core.paths import models_dir
 from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE
 from secondself.service.app import App
-from secondself.service.loading import listener_settings, load_pipeline
+from secondself.service.loading import load_pipeline
 from secondself.service.session import start_session
 from secondself.voice.audio import Microphone, SoundDeviceSpeaker
-from secondself.voice.listener import Listener
+from secondself.voice.listener import Listener, ListenerSettings
 from secondself.voice.resample import resample
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from secondself.weights.manifest import ModelStore
@@ -53,7 +53,7 @@ def main() -> None:
     rng = np.random.default_rng(1)
     speech = resample(pipeline.synth.synthesize("What is the weather like today?"), 22050, 16000)
     room = np.concatenate([rng.normal(0, 200, SAMPLE_RATE * 10).astype(np.int16), speech] * 6)
-    listener = Listener(pipeline.wake, pipeline.vad, listener_settings(config))
+    listener = Listener(pipeline.wake, pipeline.vad, ListenerSettings.from_config(config))
     cost = offline_cost(listener, room)
     print(f"wake word + VAD + turn-taking: {cost:.1f} ms CPU per second of audio "
           f"({cost / 10:.2f} % of one core)")  # fmt: skip

@@ -37,8 +37,8 @@ from secondself.core.events import AnswerDone, Event, MemoriesRetrieved, Speakin
 from secondself.core.paths import models_dir
 from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Speech
 from secondself.memory.store import MemoryStore
-from secondself.service.loading import Pipeline, listener_settings, load_pipeline
-from secondself.voice.listener import Heard, Listener
+from secondself.service.loading import Pipeline, load_pipeline
+from secondself.voice.listener import Heard, Listener, ListenerSettings
 from secondself.voice.loop import VoiceLoop
 from secondself.voice.resample import resample
 from secondself.weights.manifest import ModelStore
@@ -171,7 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config()
     pipeline = load_pipeline(config, ModelStore(models_dir(config.models.dir)), Bus())
-    settings = listener_settings(config)
+    settings = ListenerSettings.from_config(config)
     home = Path(tempfile.mkdtemp(prefix="secondself-bench-"))
     store = MemoryStore.open(home, pipeline.embedder)
     rate = pipeline.synth.sample_rate

@@ -291,3 +291,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.fsync(folder)  # the rename itself must survive a power cut
     finally:
         os.close(folder)
+
+
+def for_persona(config: Config, persona: Persona) -> Config:
+    """The config with the persona's wake word, voice and answer model in place."""
+    return replace(
+        config,
+        wake=replace(config.wake, model=persona.wake_word or config.wake.model),
+        tts=replace(config.tts, voice=persona.voice),
+        llm=replace(config.llm, model=persona.model),
+    )

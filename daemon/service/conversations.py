@@ -27,10 +27,9 @@ from secondself.core.bus import Bus
 from secondself.core.config import Config
 from secondself.core.errors import SecondselfError, Stage
 from secondself.core.protocols import Embedder, Speaker, Synthesizer, Transcriber
-from secondself.household.personas import Persona
+from secondself.household.personas import Persona, for_persona
 from secondself.household.users import Household, Route
 from secondself.memory.store import MemoryStore
-from secondself.service.loading import for_persona
 from secondself.voice.tts import PiperSynthesizer
 from secondself.weights.manifest import ModelStore
 

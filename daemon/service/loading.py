@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from secondself.answer.local_model import LlamaAnswerModel
@@ -14,10 +14,7 @@ from secondself.core.config import Config
 from secondself.core.errors import Stage
 from secondself.core.events import ModelLoaded
 from secondself.core.protocols import Transcriber
-from secondself.household.personas import Persona
 from secondself.memory.embedding import LlamaEmbedder, load_embedder
-from secondself.voice.endpointing import EndpointSettings
-from secondself.voice.listener import ListenerSettings
 from secondself.voice.stt import load_transcriber
 from secondself.voice.tts import PiperSynthesizer
 from secondself.voice.vad import SileroVad, load_vad
@@ -44,29 +41,9 @@ def load_answer_model(store: ModelStore, config: Config) -> LlamaAnswerModel:
     return LlamaAnswerModel(spec.path, spec.name, spec.threads, spec.context, spec.temperature)
 
 
-def for_persona(config: Config, persona: Persona) -> Config:
-    """The config with the persona's wake word, voice and answer model in place."""
-    return replace(
-        config,
-        wake=replace(config.wake, model=persona.wake_word or config.wake.model),
-        tts=replace(config.tts, voice=persona.voice),
-        llm=replace(config.llm, model=persona.model),
-    )
-
-
 def _warm(model: LlamaAnswerModel) -> LlamaAnswerModel:
     model.warm_up()
     return model
-
-
-def listener_settings(config: Config) -> ListenerSettings:
-    return ListenerSettings(
-        wake_threshold=config.wake.threshold,
-        refractory_s=config.wake.refractory_s,
-        endpoint=EndpointSettings.from_config(config.vad),
-        follow_up_s=config.vad.follow_up_s,
-        speculate_after_s=config.vad.speculate_after_s,
-    )
 
 
 def load_pipeline(

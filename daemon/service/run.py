@@ -25,10 +25,10 @@ from secondself.service.app import App
 from secondself.service.console import EventPrinter
 from secondself.service.conversations import reload_settings
 from secondself.service.heap import release_periodically
-from secondself.service.loading import listener_settings
 from secondself.service.metrics import Metrics
 from secondself.service.sdnotify import Notifier, keep_alive, watchdog_interval
 from secondself.service.session import Session, start_session
+from secondself.voice.listener import ListenerSettings
 from secondself.web.http import HttpServer
 from secondself.web.server import serve_daemon_page
 
@@ -256,7 +256,7 @@ def _reload(session: Session, service: Service) -> None:
         k for k, v in _flatten(new).items() if started[k] != v and not k.startswith(LIVE_KEYS)
     ]
     # The listener thread reads its settings afresh on each frame.
-    session.loop.listener.reconfigure(listener_settings(new))
+    session.loop.listener.reconfigure(ListenerSettings.from_config(new))
     for problem in reload_settings(session.conversations, new):
         log.warning("reload: %s; its settings are kept", problem)
     if session.hardware is not None:

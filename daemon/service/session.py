@@ -19,21 +19,15 @@ from secondself.answer.turn import Conversation
 from secondself.core.config import Config
 from secondself.core.events import ButtonPressed, DaemonReady
 from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Embedder, Speaker, Speech
-from secondself.household.personas import Persona
+from secondself.household.personas import Persona, for_persona
 from secondself.household.users import Route
 from secondself.memory.embedding import load_embedder
 from secondself.memory.store import MemoryStore
 from secondself.service.app import App
 from secondself.service.conversations import Conversations, OpenStores, Shared, wake_routes
 from secondself.service.hardware import Hardware, announcer, start_hardware
-from secondself.service.loading import (
-    Pipeline,
-    for_persona,
-    listener_settings,
-    load_answer_model,
-    load_pipeline,
-)
-from secondself.voice.listener import Listener
+from secondself.service.loading import Pipeline, load_answer_model, load_pipeline
+from secondself.voice.listener import Listener, ListenerSettings
 from secondself.voice.loop import VoiceLoop
 from secondself.voice.wake import load_wake_words
 
@@ -154,7 +148,7 @@ def _voice_loop(
     if set(wake.names) != set(conversations.wake_words):
         # A persona that could not be made must not wake anyone: listen for the rest only.
         wake = load_wake_words(app.models, conversations.wake_words)
-    listener = Listener(wake, pipeline.vad, listener_settings(config))
+    listener = Listener(wake, pipeline.vad, ListenerSettings.from_config(config))
     _, conversation = conversations.for_wake(config.wake.model)
     loop = VoiceLoop(
         app.bus,

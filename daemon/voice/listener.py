@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from secondself.core.config import Config
 from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, VoiceActivity, WakeWord
 from secondself.voice.endpointing import Endpointer, EndpointSettings, Outcome, State
 
@@ -41,6 +42,16 @@ class ListenerSettings:
     wake_gate: float = 0.2
     wake_catch_up_s: float = 1.6
     wake_hangover_s: float = 2.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> ListenerSettings:
+        return cls(
+            wake_threshold=config.wake.threshold,
+            refractory_s=config.wake.refractory_s,
+            endpoint=EndpointSettings.from_config(config.vad),
+            follow_up_s=config.vad.follow_up_s,
+            speculate_after_s=config.vad.speculate_after_s,
+        )
 
 
 # --- signals ------------------------------------------------------------------------------

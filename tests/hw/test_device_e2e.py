@@ -36,9 +36,8 @@ from secondself.memory.embedding import LlamaEmbedder, load_embedder
 from secondself.memory.model import Kind, Origin, SearchFilter
 from secondself.memory.store import MemoryStore
 from secondself.service.hardware import Hardware, start_hardware
-from secondself.service.loading import listener_settings
 from secondself.voice.audio import Microphone, SoundDeviceSpeaker
-from secondself.voice.listener import Listener, Woke
+from secondself.voice.listener import Listener, ListenerSettings, Woke
 from secondself.voice.stt import load_transcriber
 from secondself.voice.vad import SileroVad, load_vad
 from secondself.voice.virtual_soundcard import VirtualSoundCard
@@ -154,7 +153,7 @@ def start(tmp_path: Path, models: Models, vad: SileroVad) -> Iterator[Callable[[
         speaker = RecordingSpeaker()
         models.wake.reset()
         # The memo recorder shares the listener's VAD: both run on the listener thread.
-        listener = Listener(models.wake, vad, listener_settings(config))
+        listener = Listener(models.wake, vad, ListenerSettings.from_config(config))
         hw = start_hardware(
             config, bus, memory=store, stt=models.stt, vad=vad, speaker=speaker, factory=factory
         )
@@ -319,7 +318,7 @@ def test_live_button_memo_through_the_virtual_sound_card(
     factory = MockFactory(pin_class=MockPWMPin)
     speaker = SoundDeviceSpeaker()
     models.wake.reset()
-    listener = Listener(models.wake, vad, listener_settings(config))
+    listener = Listener(models.wake, vad, ListenerSettings.from_config(config))
     hw = start_hardware(
         config, bus, memory=store, stt=models.stt, vad=vad, speaker=speaker, factory=factory
     )
