@@ -18,14 +18,14 @@ from numpy.typing import NDArray
 
 from secondself.core.errors import SecondselfError, Stage
 from secondself.core.protocols import FRAME_SAMPLES, Speech
-from secondself.voice.audio import (
+from secondself.voice.resample import resample
+from secondself.voice.speaker import (
     Microphone,
     MicrophoneSupervisor,
     MicState,
     SoundDeviceSpeaker,
     list_devices,
 )
-from secondself.voice.resample import resample
 from tests.conftest import Say, silence
 
 if TYPE_CHECKING:
@@ -241,5 +241,5 @@ def test_supervisor_frames_for_asyncio(soundcard: VirtualSoundCard) -> None:
 
 def test_importing_audio_touches_no_hardware() -> None:
     # `import sounddevice` runs Pa_Initialize, which opens every ALSA device to list it.
-    code = "import sys, secondself.voice.audio; sys.exit('sounddevice' in sys.modules)"
+    code = "import sys, secondself.voice.speaker; sys.exit('sounddevice' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
