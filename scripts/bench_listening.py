@@ -27,8 +27,9 @@ from secondself.service.app import App
 from secondself.service.loading import listener_settings, load_pipeline
 from secondself.service.session import start_session
 from secondself.voice.listener import Listener
+from secondself.voice.microphone import Microphone
 from secondself.voice.resample import resample
-from secondself.voice.speaker import Microphone, SoundDeviceSpeaker
+from secondself.voice.speaker import SoundDeviceSpeaker
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from secondself.weights.manifest import ModelStore
 

@@ -38,7 +38,8 @@ from secondself.memory.store import MemoryStore
 from secondself.service.hardware import Hardware, start_hardware
 from secondself.service.loading import listener_settings
 from secondself.voice.listener import Listener, Woke
-from secondself.voice.speaker import Microphone, SoundDeviceSpeaker
+from secondself.voice.microphone import Microphone
+from secondself.voice.speaker import SoundDeviceSpeaker
 from secondself.voice.stt import load_transcriber
 from secondself.voice.vad import SileroVad, load_vad
 from secondself.voice.virtual_soundcard import VirtualSoundCard
