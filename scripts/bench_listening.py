@@ -26,9 +26,10 @@ from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE
 from secondself.service.app import App
 from secondself.service.loading import load_pipeline
 from secondself.service.session import start_session
-from secondself.voice.audio import Microphone, SoundDeviceSpeaker
 from secondself.voice.listener import Listener, ListenerSettings
+from secondself.voice.microphone import Microphone
 from secondself.voice.resample import resample
+from secondself.voice.speaker import SoundDeviceSpeaker
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from secondself.weights.manifest import ModelStore
 

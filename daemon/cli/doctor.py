@@ -84,7 +84,7 @@ def _load_once(store: ModelStore, model: Model) -> float | None:
 
 def check_audio(config_input: str, config_output: str) -> Iterator[Check]:
     """The devices the daemon would open, found exactly as it finds them."""
-    from secondself.voice.audio import find_device, list_devices
+    from secondself.voice.devices import find_device, list_devices
 
     try:
         devices = {d.index: d for d in list_devices()}

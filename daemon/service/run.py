@@ -89,7 +89,9 @@ class AudioHeartbeat:
 def run_daemon(app: App, as_json: bool = False, demo_if_no_mic: bool = False) -> int:
     """`secondself run`: the voice daemon until SIGTERM (systemd's notifications, metrics, the
     page, SIGHUP reloads); with `demo_if_no_mic` and no microphone, the spoken demo instead."""
-    from secondself.voice.audio import MicrophoneSupervisor, SoundDeviceSpeaker, list_devices
+    from secondself.voice.devices import list_devices
+    from secondself.voice.microphone_supervisor import MicrophoneSupervisor
+    from secondself.voice.speaker import SoundDeviceSpeaker
 
     if demo_if_no_mic and not any(d.inputs > 0 for d in list_devices()):
         from secondself.service.demo import run_demo

@@ -11,7 +11,7 @@ Layout (see /work/shared/MODELS.md, "Audio, camera, GPIO"):
 PortAudio lists devices once, at `Pa_Initialize` (which `import sounddevice` runs). Starting
 the card sets PULSE_SERVER (and PULSE_SOURCE, PULSE_SINK) in os.environ, so child processes
 and later imports see it; if sounddevice was already imported,
-`secondself.voice.audio.rescan_devices` re-initialises PortAudio so the `pulse` and
+`secondself.voice.devices.rescan_devices` re-initialises PortAudio so the `pulse` and
 `default` devices appear (it refuses while a stream is open, so start the card before
 opening streams).
 
@@ -323,6 +323,6 @@ def _write_wav(path: Path, audio: NDArray[np.int16], rate: int) -> None:
 def _rescan_portaudio() -> None:
     """Makes an already-imported sounddevice see the card (a later import sees it anyway)."""
     if "sounddevice" in sys.modules:
-        from secondself.voice.audio import rescan_devices
+        from secondself.voice.devices import rescan_devices
 
         rescan_devices()

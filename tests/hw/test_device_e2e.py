@@ -36,8 +36,9 @@ from secondself.memory.embedding import LlamaEmbedder, load_embedder
 from secondself.memory.model import Kind, Origin, SearchFilter
 from secondself.memory.store import MemoryStore
 from secondself.service.hardware import Hardware, start_hardware
-from secondself.voice.audio import Microphone, SoundDeviceSpeaker
 from secondself.voice.listener import Listener, ListenerSettings, Woke
+from secondself.voice.microphone import Microphone
+from secondself.voice.speaker import SoundDeviceSpeaker
 from secondself.voice.stt import load_transcriber
 from secondself.voice.vad import SileroVad, load_vad
 from secondself.voice.virtual_soundcard import VirtualSoundCard

@@ -32,7 +32,8 @@ from secondself.memory.model import Kind, SearchFilter
 from secondself.service.app import App
 from secondself.service.loading import Pipeline, load_pipeline
 from secondself.service.session import Session, start_session
-from secondself.voice.audio import Microphone, SoundDeviceSpeaker
+from secondself.voice.microphone import Microphone
+from secondself.voice.speaker import SoundDeviceSpeaker
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from secondself.weights.manifest import ModelStore
 from tests.conftest import Say, silence

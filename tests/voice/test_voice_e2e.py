@@ -31,7 +31,8 @@ from secondself.core.protocols import Speech
 from secondself.service.app import App
 from secondself.service.loading import Pipeline, load_pipeline
 from secondself.service.session import Session, recording_frames, start_session
-from secondself.voice.audio import Microphone, SoundDeviceSpeaker
+from secondself.voice.microphone import Microphone
+from secondself.voice.speaker import SoundDeviceSpeaker
 from secondself.voice.stt import WhisperTranscriber
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from secondself.voice.wavfile import read_wav, write_wav
