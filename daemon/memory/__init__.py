@@ -7,9 +7,10 @@ content-addressed media, and forgetting that leaves no trace.
     store.forget(store.select_for_forget(match="Rex"))
 
 Modules, one job each: schema (migrations), db (connection, pragmas), vectors (sqlite-vec
-k-NN), graph (usearch HNSW file), fts (BM25 candidates), fusion (RRF + recency +
-corrections), supersede (when a new fact retires an old one), filters (the persona rule),
-media, exif, validate, importer, archive (export), store (the orchestration), commands (CLI).
+k-NN), graph (usearch HNSW file), index (the graph's life cycle beside the store), fts
+(BM25 candidates), fusion (RRF + recency + corrections), supersede (when a new fact retires
+an old one), filters (the persona rule), media, exif, validate, importer, archive (export),
+store (the orchestration), commands (CLI).
 """
 
 from __future__ import annotations

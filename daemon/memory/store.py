@@ -1,7 +1,7 @@
 """One user's memory: a SQLite file (the truth), a graph index beside it, a media folder.
 
 `MemoryStore` saves, searches and forgets; the pieces it uses each do one job (schema,
-vectors, graph, fts, fusion, supersede, media). It is safe to share between threads
+vectors, index, fts, fusion, supersede, media). It is safe to share between threads
 (one lock), and between processes (SQLite WAL; graph indexes catch up from `vector_log`).
 """
 
@@ -29,7 +29,7 @@ from secondself.memory import db as dbm
 from secondself.memory import fts, fusion, media, schema, supersede, validate, vectors
 from secondself.memory.db import as_float, as_int, scalar_int
 from secondself.memory.filters import Params, condition
-from secondself.memory.graph import Graph, connectivity_for, delete_files
+from secondself.memory.index import GRAPH_MIN, GraphIndex
 from secondself.memory.model import (
     ForgetReport,
     Kind,
@@ -46,9 +46,6 @@ from secondself.memory.progress import Progress, silent
 
 log = logging.getLogger(__name__)
 
-GRAPH_FILE = "memory.graph"
-GRAPH_MIN = 1000  # below this many vectors, exact sqlite-vec search is fast enough (< 1 ms)
-GRAPH_SAVE_EVERY = 1000  # changes between saves (a crash loses none: the log replays them)
 BATCH = 64
 EMBED_AHEAD = 256  # texts embedded per call when saving many
 SUPERSEDE_KINDS = (Kind.NOTE, Kind.VOICE_NOTE, Kind.CORRECTION)
@@ -100,12 +97,8 @@ class MemoryStore:
         self.db = db
         self.bus = bus
         self.clock = clock
-        self.graph_min = graph_min
-        self.threads = threads
         self._embedder = embedder
-        self._graph: Graph | None = None
-        self._graph_saved_changes = 0
-        self._count_at: tuple[int, int] = (-1, 0)  # (log seq, vector count)
+        self._index = GraphIndex(db, user_dir, graph_min, threads)
         self._lock = threading.RLock()
 
     # --- life cycle ------------------------------------------------------------------
@@ -139,13 +132,7 @@ class MemoryStore:
 
     def close(self) -> None:
         with self._lock:
-            if self._graph is not None and self._graph.dirty:
-                with contextlib.suppress(SecondselfError):
-                    self._save_graph()
-            elif self._graph is None and not self.graph_path.exists():
-                with contextlib.suppress(apsw.Error), self.db:  # no graph follows the log
-                    self.db.execute("DELETE FROM vector_log")
-            self._graph = None
+            self._index.close()
             self.db.close()
 
     def __enter__(self) -> MemoryStore:
@@ -168,7 +155,16 @@ class MemoryStore:
 
     @property
     def graph_path(self) -> Path:
-        return self.user_dir / GRAPH_FILE
+        return self._index.path
+
+    @property
+    def graph_min(self) -> int:
+        """Vectors from which searches go through the graph index (exact below)."""
+        return self._index.minimum
+
+    @graph_min.setter
+    def graph_min(self, vectors: int) -> None:
+        self._index.minimum = vectors
 
     # --- embeddings --------------------------------------------------------------------
 
@@ -193,7 +189,7 @@ class MemoryStore:
                 dbm.set_meta(self.db, "embed_model", emb.name)
                 dbm.set_meta(self.db, "embed_dims", str(emb.dimensions))
             if changed:
-                self._drop_graph()
+                self._index.drop()
             elif scalar_int(self.db, "SELECT count(*) FROM memories") == vectors.count(self.db):
                 return 0  # the common case, without scanning for memories lacking a vector
             todo = [
@@ -210,7 +206,7 @@ class MemoryStore:
                     vectors.put(self.db, [i for i, _ in chunk], matrix)
                 progress(start + len(chunk), len(todo))
             if todo:
-                self._maintain_graph()
+                self._index.maintain()
             return len(todo)
 
     def _embed(self, texts: Sequence[str]) -> vectors.Matrix:
@@ -284,10 +280,9 @@ class MemoryStore:
                     # The next batch's supersede checks find this one through the graph
                     # (built once the store is big enough) instead of scanning every row.
                     # Sized for the whole import: a big one gets a LARGE graph's M.
-                    self._maintain_graph(coming=len(cleaned) - len(ids))
+                    self._index.maintain(coming=len(cleaned) - len(ids))
                     progress(len(ids), len(cleaned))
-            if self._graph is not None and self._graph_saved_changes >= GRAPH_SAVE_EVERY:
-                self._save_graph()
+            self._index.save_if_due()
         return ids
 
     def _embed_items(
@@ -403,7 +398,7 @@ class MemoryStore:
         found = {
             i
             for q in (vector, probe)
-            for i, _ in self._vector_candidates(q, SUPERSEDE_CANDIDATES, where, params, False)
+            for i, _ in self._index.nearest(q, SUPERSEDE_CANDIDATES, where, params, maintain=False)
         }
         found.update(batch_ids)  # earlier memories of this batch are not in the graph yet
         found_ids, found_vectors = vectors.get(self.db, sorted(found), len(vector))
@@ -555,8 +550,8 @@ class MemoryStore:
             now = self.clock()
             cond, params = condition(where, now)
             depth = max(2 * limit, 20)  # each list's depth; RRF barely moves below it
-            by_vector = self._vector_candidates(q, depth, cond, params)
-            terms = fts.query_terms(self.db, query, self._vector_count())
+            by_vector = self._index.nearest(q, depth, cond, params)
+            terms = fts.query_terms(self.db, query, self._index.vector_count())
             by_text = fts.search(self.db, terms, depth, cond, params)
             return self._fuse(q, by_vector, by_text, now, limit)
 
@@ -566,7 +561,11 @@ class MemoryStore:
         """Top-k (id, similarity) by vector alone (the k-NN half of `search`)."""
         with self._lock:
             cond, params = condition(where, self.clock())
-            return self._vector_candidates(np.asarray(vector, dtype=np.float32), k, cond, params)
+            return self._index.nearest(np.asarray(vector, dtype=np.float32), k, cond, params)
+
+    def rebuild_graph(self, progress: Progress = silent) -> None:
+        with self._lock:
+            self._index.rebuild(progress)
 
     def _fuse(
         self,
@@ -610,152 +609,6 @@ class MemoryStore:
             )
             for c in ranked
         ]
-
-    def _vector_candidates(
-        self, q: vectors.Matrix, k: int, cond: str, params: Params, maintain: bool = True
-    ) -> list[tuple[int, float]]:
-        """Top-k (id, exact similarity) among memories passing `cond`.
-
-        Small stores: exact sqlite-vec scan. Large: graph candidates, filtered and re-ranked
-        exactly in SQL (so filters and the persona rule hold), widening the candidate set
-        when a selective filter rejects most of them, and falling back to the exact scan.
-        """
-        graph = self._graph_ready() if maintain else self._graph
-        if graph is None:
-            return vectors.exact_search(self.db, q, k, cond, params)
-        count = max(2 * k, 40)  # graph candidates re-ranked exactly: recall ~1 at 100k
-        while True:
-            keys, exhausted = graph.search(q, count)
-            hits = vectors.exact_search(self.db, q, k, cond, params, among=keys.tolist())
-            if len(hits) >= k or exhausted:
-                return hits
-            if count >= 4096:
-                return vectors.exact_search(self.db, q, k, cond, params)
-            count *= 4
-
-    # --- the graph index ---------------------------------------------------------------
-
-    def _log_seq(self) -> int:
-        # AUTOINCREMENT's counter: never goes back, even after the log is pruned.
-        return scalar_int(self.db, "SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'")
-
-    def _vector_count(self) -> int:
-        seq = self._log_seq()
-        if self._count_at[0] != seq:
-            self._count_at = (seq, vectors.count(self.db))
-        return self._count_at[1]
-
-    def _graph_ready(self, coming: int = 0) -> Graph | None:
-        """The graph, loaded or built and caught up, when the store is big enough for one.
-
-        `coming`: vectors a bulk import is about to add. A graph too sparse for the size
-        the import reaches is rebuilt with the larger M here, in the import, never in a
-        single write (a rebuild of 300,000 vectors takes minutes).
-        """
-        model = self._vector_model()
-        if model is None:
-            return None
-        n = self._vector_count()
-        if self._graph is None:
-            if n < self.graph_min:
-                return None
-            loaded = Graph.load(self.graph_path, model[1], model[0])
-            self._graph = loaded if loaded is not None else self._build_graph(n + coming)
-        elif n < self.graph_min // 2:  # shrank a lot (forgetting): exact search again
-            self._drop_graph()
-            return None
-        if coming and self._graph.connectivity < connectivity_for(n + coming):
-            self._drop_graph()
-            self._graph = self._build_graph(n + coming)
-        self._sync_graph()
-        return self._graph
-
-    def _vector_model(self) -> tuple[str, int] | None:
-        """(name, dimensions) of the model the stored vectors were made with, if any.
-
-        The graph needs only these, never the model itself: forgetting works without
-        loading an embedder.
-        """
-        name = dbm.get_meta(self.db, "embed_model")
-        dims = dbm.get_meta(self.db, "embed_dims")
-        return None if name is None or dims is None else (name, int(dims))
-
-    def _maintain_graph(self, coming: int = 0) -> None:
-        self._graph_ready(coming)
-
-    def _build_graph(self, expected: int = 0, progress: Progress = silent) -> Graph:
-        """A graph of every stored vector, sized for `expected` of them (at least those)."""
-        model = self._vector_model()
-        assert model is not None, "a graph is only built over stored vectors"
-        name, dims = model
-        with self.db:  # one read snapshot: the vectors and the log position agree
-            total = vectors.count(self.db)
-            graph = Graph.empty(self.graph_path, dims, name, expected=max(total, expected))
-            graph.seq = self._log_seq()
-            done = 0
-            for ids, matrix in vectors.iterate(self.db, dims):
-                graph.add(ids, matrix, threads=0)
-                done += len(ids)
-                progress(done, total)
-        self._graph = graph
-        self._save_graph()
-        return graph
-
-    def _sync_graph(self) -> None:
-        """Apply vector changes made since the graph's log position (by any process)."""
-        graph = self._graph
-        if graph is None:
-            return
-        rows = self.db.execute(
-            "SELECT seq, memory_id, op FROM vector_log WHERE seq > ? ORDER BY seq", (graph.seq,)
-        ).fetchall()
-        if not rows:
-            return
-        if as_int(rows[0][0]) != graph.seq + 1:
-            # Another process saved the graph and pruned the log past our position: take
-            # its file (at or after the pruned position) and catch up from there.
-            fresh = Graph.load(self.graph_path, graph.dims, graph.model)
-            if fresh is None or fresh.seq < as_int(rows[0][0]) - 1:
-                self._build_graph()
-            else:
-                self._graph = fresh
-                self._sync_graph()
-            return
-        last: dict[int, str] = {}
-        for _seq, memory_id, op in rows:
-            last[as_int(memory_id)] = str(op)
-        gone = [i for i, op in last.items() if op == "del"]
-        added = [i for i, op in last.items() if op == "add"]
-        graph.remove(gone, purge=True)
-        found, matrix = vectors.get(self.db, added, graph.dims)
-        graph.add(np.array(found, dtype=np.int64), matrix, threads=self.threads)
-        graph.seq = as_int(rows[-1][0])
-        self._graph_saved_changes += len(rows)
-
-    def _save_graph(self) -> None:
-        graph = self._graph
-        if graph is None:
-            return
-        self._sync_graph()
-        if graph.needs_compaction or not graph.save():
-            log.info("rewriting the graph index from the database (forgotten slots)")
-            self._graph = None
-            delete_files(self.graph_path)
-            self._build_graph()
-            return
-        self._graph_saved_changes = 0
-        with self.db:  # entries up to the saved position are in the file now
-            self.db.execute("DELETE FROM vector_log WHERE seq <= ?", (graph.seq,))
-
-    def _drop_graph(self) -> None:
-        self._graph = None
-        delete_files(self.graph_path)
-
-    def rebuild_graph(self, progress: Progress = silent) -> None:
-        with self._lock:
-            self._drop_graph()
-            if self._vector_count() >= self.graph_min:
-                self._build_graph(progress=progress)
 
     # --- forgetting --------------------------------------------------------------------
 
@@ -836,7 +689,7 @@ class MemoryStore:
                 )
                 # Merge every FTS segment: with secure-delete on, no forgotten term survives.
                 self.db.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
-            self._purge_graph()
+            self._index.purge()
             removed_media = []
             for rel in sorted({m.media for m in gone.values() if m.media}):
                 if not self._media_referenced(rel) and media.remove(self.user_dir, rel):
@@ -874,19 +727,6 @@ class MemoryStore:
             )
         return sorted(found - set(ids))
 
-    def _purge_graph(self) -> None:
-        if self._graph is None and self.graph_path.exists():
-            model = self._vector_model()
-            self._graph = None if model is None else Graph.load(self.graph_path, model[1], model[0])
-            if self._graph is None:  # unreadable: it must not keep forgotten vectors
-                self._drop_graph()
-                return
-        if self._graph is not None:
-            if self._vector_count() < self.graph_min // 2:
-                self._drop_graph()
-            else:
-                self._save_graph()  # syncs (purging removed slots) and rewrites the file
-
     def compact(self) -> None:
         """VACUUM, then checkpoint and truncate the WAL: no freed page keeps old bytes."""
         self.db.execute("VACUUM")
@@ -909,11 +749,11 @@ class MemoryStore:
 
     def stats(self) -> dict[str, object]:
         with self._lock:
-            graph = self._graph_ready()
+            graph = self._index.size()
             return {
                 "memories": self.count(),
-                "vectors": self._vector_count(),
-                "graph": None if graph is None else len(graph),
+                "vectors": self._index.vector_count(),
+                "graph": graph,
                 "embed_model": dbm.get_meta(self.db, "embed_model"),
                 "schema": schema.version(self.db),
             }
