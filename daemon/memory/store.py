@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,12 +22,14 @@ import numpy as np
 
 from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError, Stage, UserError
-from secondself.core.events import MemoryForgotten, MemorySaved
+from secondself.core.events import MemorySaved
 from secondself.core.protocols import Embedder
 from secondself.memory import db as dbm
-from secondself.memory import fts, fusion, media, schema, supersede, validate, vectors
+from secondself.memory import forget as forgetting
+from secondself.memory import fts, fusion, media, rows, schema, supersede, validate, vectors
 from secondself.memory.db import as_float, as_int, scalar_int
 from secondself.memory.filters import Params, condition
+from secondself.memory.forget import forget_user as forget_user  # callers import it from here
 from secondself.memory.index import GRAPH_MIN, GraphIndex
 from secondself.memory.model import (
     ForgetReport,
@@ -50,36 +51,8 @@ BATCH = 64
 EMBED_AHEAD = 256  # texts embedded per call when saving many
 SUPERSEDE_KINDS = (Kind.NOTE, Kind.VOICE_NOTE, Kind.CORRECTION)
 SUPERSEDE_CANDIDATES = 10  # nearest current facts checked, by the text and by its probe
-QUOTE_MIN_CHARS = 12  # shorter memories are not searched for inside conversation turns
-COLUMNS = (
-    "id, kind, text, persona, visibility, created, valid_from, valid_to, source, "
-    "provenance, media, corrects, superseded_by"
-)
 
 Clock = Callable[[], float]
-
-
-def _memory(row: Sequence[object]) -> Memory:
-    (id_, kind, text, persona, vis, created, vfrom, vto, source, prov, med, corr, sup) = row
-    return Memory(
-        id=as_int(id_),
-        kind=Kind(str(kind)),
-        text=str(text),
-        persona=str(persona),
-        visibility=Visibility(str(vis)),
-        created=as_float(created),
-        valid_from=as_float(vfrom),
-        valid_to=None if vto is None else as_float(vto),
-        source=Origin(str(source)),
-        provenance=str(prov),
-        media=None if med is None else str(med),
-        corrects=None if corr is None else as_int(corr),
-        superseded_by=None if sup is None else as_int(sup),
-    )
-
-
-def _json_ids(ids: Sequence[int]) -> str:
-    return "[" + ",".join(str(int(i)) for i in ids) + "]"
 
 
 class MemoryStore:
@@ -329,7 +302,7 @@ class MemoryStore:
                         facts.append(ids[n])
         except BaseException as exc:
             for rel in written:
-                if not self._media_referenced(rel):
+                if not rows.media_referenced(self.db, rel):
                     media.remove(self.user_dir, rel)
             if isinstance(exc, apsw.FullError | OSError) and _disk_full(exc):
                 # The transaction rolled back: nothing half-written; say so in words.
@@ -478,28 +451,15 @@ class MemoryStore:
                 found.setdefault(as_int(turn), []).append(as_int(memory))
         return found
 
-    def _media_referenced(self, rel: str) -> bool:
-        row = self.db.execute("SELECT 1 FROM memories WHERE media = ? LIMIT 1", (rel,)).fetchone()
-        return row is not None
-
     # --- reading -----------------------------------------------------------------------
 
     def get(self, memory_id: int) -> Memory:
         with self._lock:
-            row = self.db.execute(
-                f"SELECT {COLUMNS} FROM memories WHERE id = ?", (memory_id,)
-            ).fetchone()
-        if row is None:
-            raise UserError("memory-unknown-id", f"no memory with id {memory_id}", Stage.MEMORY)
-        return _memory(row)
+            return rows.get(self.db, memory_id)
 
     def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
         with self._lock:
-            rows = self.db.execute(
-                f"SELECT {COLUMNS} FROM memories WHERE id IN (SELECT value FROM json_each(?))",
-                (_json_ids(ids),),
-            ).fetchall()
-        return {as_int(r[0]): _memory(r) for r in rows}
+            return rows.get_many(self.db, ids)
 
     def count(self) -> int:
         with self._lock:
@@ -509,27 +469,27 @@ class MemoryStore:
         """The newest memories visible under `where`, newest first."""
         with self._lock:
             cond, params = condition(where, self.clock())
-            rows = self.db.execute(
-                f"SELECT {COLUMNS} FROM memories AS m WHERE {cond} "
+            found = self.db.execute(
+                f"SELECT {rows.COLUMNS} FROM memories AS m WHERE {cond} "
                 "ORDER BY m.created DESC, m.id DESC LIMIT ?",
                 [*params, limit],
             ).fetchall()
-        return [_memory(r) for r in rows]
+        return [rows.to_memory(r) for r in found]
 
     def iterate(self, batch: int = 1000) -> Iterator[Memory]:
         """Every memory of the user, every persona, oldest id first (for export)."""
         last = 0
         while True:
             with self._lock:
-                rows = self.db.execute(
-                    f"SELECT {COLUMNS} FROM memories WHERE id > ? ORDER BY id LIMIT ?",
+                found = self.db.execute(
+                    f"SELECT {rows.COLUMNS} FROM memories WHERE id > ? ORDER BY id LIMIT ?",
                     (last, batch),
                 ).fetchall()
-            if not rows:
+            if not found:
                 return
-            for r in rows:
-                yield _memory(r)
-            last = as_int(rows[-1][0])
+            for r in found:
+                yield rows.to_memory(r)
+            last = as_int(found[-1][0])
 
     # --- search ------------------------------------------------------------------------
 
@@ -589,7 +549,7 @@ class MemoryStore:
         for i, created, kind, corrects in self.db.execute(
             "SELECT id, created, kind, corrects FROM memories "
             "WHERE id IN (SELECT value FROM json_each(?))",
-            (_json_ids(list(cands)),),
+            (rows.json_ids(list(cands)),),
         ):
             c = cands[as_int(i)]
             c.created, c.is_correction = as_float(created), kind == Kind.CORRECTION
@@ -625,42 +585,10 @@ class MemoryStore:
 
         Criteria combine with AND; `persona` limits to memories that persona saved.
         """
-        parts: list[str] = []
-        params: Params = []
         with self._lock:
-            for memory_id in ids:
-                self.get(memory_id)  # UserError for an unknown id
-            if ids:
-                parts.append("m.id IN (SELECT value FROM json_each(?))")
-                params.append(_json_ids(ids))
-            if match is not None:
-                if not match.strip():
-                    raise UserError(
-                        "forget-empty-match", "the text to match is empty", Stage.MEMORY
-                    )
-                parts.append("instr(lower(m.text), lower(?)) > 0")
-                params.append(match.strip())
-            if since is not None:
-                parts.append("m.created >= ?")
-                params.append(since)
-            if until is not None:
-                parts.append("m.created < ?")
-                params.append(until)
-            if persona is not None:
-                parts.append("m.persona = ?")
-                params.append(persona)
-            if not parts:
-                raise UserError(
-                    "forget-nothing-selected",
-                    "say what to forget: an id, --match TEXT, --since/--until, --persona-all "
-                    "or --user-all",
-                    Stage.MEMORY,
-                )
-            rows = self.db.execute(
-                f"SELECT {COLUMNS} FROM memories AS m WHERE {' AND '.join(parts)} ORDER BY m.id",
-                params,
-            ).fetchall()
-        return [_memory(r) for r in rows]
+            return forgetting.select(
+                self.db, ids=ids, match=match, since=since, until=until, persona=persona
+            )
 
     def forget(self, memories: Sequence[Memory]) -> ForgetReport:
         """Remove these memories and every trace of them.
@@ -671,70 +599,11 @@ class MemoryStore:
         database vacuumed, so no forgotten byte remains in any file of the user folder.
         """
         with self._lock:
-            ids = [m.id for m in memories]
-            turns = self._quoting_turns(memories)
-            doomed = sorted(set(ids) | set(turns))
-            gone = self.get_many(doomed)
-            with self.db:
-                # A forgotten update makes the fact it replaced current again.
-                self.db.execute(
-                    "UPDATE memories SET valid_to = NULL, superseded_by = NULL "
-                    "WHERE superseded_by IN (SELECT value FROM json_each(?1)) "
-                    "AND id NOT IN (SELECT value FROM json_each(?1))",
-                    (_json_ids(doomed),),
-                )
-                self.db.execute(
-                    "DELETE FROM memories WHERE id IN (SELECT value FROM json_each(?))",
-                    (_json_ids(doomed),),
-                )
-                # Merge every FTS segment: with secure-delete on, no forgotten term survives.
-                self.db.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
-            self._index.purge()
-            removed_media = []
-            for rel in sorted({m.media for m in gone.values() if m.media}):
-                if not self._media_referenced(rel) and media.remove(self.user_dir, rel):
-                    removed_media.append(rel)
-            self.compact()
-            if self.bus is not None and doomed:
-                self.bus.publish(MemoryForgotten(memory_ids=tuple(doomed)))
-            return ForgetReport(
-                ids=tuple(doomed),
-                texts=tuple(gone[i].text for i in doomed if i in gone),
-                media_removed=tuple(removed_media),
-                turns_removed=tuple(t for t in turns if t not in ids),
-            )
-
-    def _quoting_turns(self, memories: Sequence[Memory]) -> list[int]:
-        """Conversation turns that cite any of these memories or contain their text."""
-        ids = [m.id for m in memories]
-        found = {
-            as_int(r[0])
-            for r in self.db.execute(
-                "SELECT turn_id FROM memory_sources WHERE memory_id IN "
-                "(SELECT value FROM json_each(?))",
-                (_json_ids(ids),),
-            )
-        }
-        quotable = [m.text for m in memories if len(m.text) >= QUOTE_MIN_CHARS]
-        for text in quotable[:500]:
-            found.update(
-                as_int(r[0])
-                for r in self.db.execute(
-                    "SELECT id FROM memories WHERE kind = 'conversation_turn' "
-                    "AND instr(lower(text), lower(?)) > 0",
-                    (text,),
-                )
-            )
-        return sorted(found - set(ids))
+            return forgetting.forget(self.db, self._index, self.user_dir, self.bus, memories)
 
     def compact(self) -> None:
         """VACUUM, then checkpoint and truncate the WAL: no freed page keeps old bytes."""
-        self.db.execute("VACUUM")
-        for _ in range(50):
-            if dbm.checkpoint_truncate(self.db):
-                return
-            time.sleep(0.1)  # another connection is reading; let it finish
-        log.warning("the WAL of %s could not be truncated: a reader kept it open", self.user_dir)
+        forgetting.compact(self.db, self.user_dir)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -766,12 +635,3 @@ def _may_be_updated(it: NewMemory) -> bool:
 
 def _disk_full(exc: BaseException) -> bool:
     return isinstance(exc, apsw.FullError) or getattr(exc, "errno", None) == errno.ENOSPC
-
-
-def forget_user(user_dir: Path) -> list[str]:
-    """Delete a whole user: their database, WAL, graph, media. Returns what was removed."""
-    if not user_dir.exists():
-        raise UserError("forget-no-user", f"no memories at {user_dir}", Stage.MEMORY)
-    removed = sorted(str(p.relative_to(user_dir)) for p in user_dir.rglob("*") if p.is_file())
-    shutil.rmtree(user_dir)
-    return removed
