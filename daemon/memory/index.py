@@ -33,6 +33,8 @@ WIDEST = 4096  # graph candidates beyond which a filtered search scans exactly i
 
 
 class GraphIndex:
+    """The graph file of one store: loaded, built or dropped as the store's size calls for."""
+
     def __init__(self, db: apsw.Connection, user_dir: Path, minimum: int, threads: int) -> None:
         self.db = db
         self.path = user_dir / GRAPH_FILE

@@ -1,8 +1,9 @@
 """One user's memory: a SQLite file (the truth), a graph index beside it, a media folder.
 
-`MemoryStore` saves, searches and forgets; the pieces it uses each do one job (schema,
-vectors, index, fts, fusion, supersede, media). It is safe to share between threads
-(one lock), and between processes (SQLite WAL; graph indexes catch up from `vector_log`).
+`MemoryStore` is the one way in: it opens, saves, reads, searches and forgets, handing each
+job to the module that does it (write, rows, hybrid, forget; index keeps the graph). It is
+safe to share between threads (one lock, held around every call into those modules), and
+between processes (SQLite WAL; graph indexes catch up from `vector_log`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from secondself.core.errors import SecondselfError, Stage, UserError
 from secondself.core.protocols import Embedder
 from secondself.memory import db as dbm
 from secondself.memory import forget as forgetting
-from secondself.memory import fts, fusion, rows, schema, vectors
-from secondself.memory.db import as_float, as_int, scalar_int
+from secondself.memory import hybrid, rows, schema, vectors
+from secondself.memory.db import as_int, scalar_int
 from secondself.memory.filters import condition
 from secondself.memory.forget import forget_user as forget_user  # callers import it from here
 from secondself.memory.index import GRAPH_MIN, GraphIndex
@@ -35,7 +36,6 @@ from secondself.memory.model import (
     Memory,
     NewMemory,
     Origin,
-    Scores,
     SearchFilter,
     SearchResult,
     Visibility,
@@ -49,6 +49,8 @@ BATCH = 64
 
 
 class MemoryStore:
+    """One user's memories; `MemoryStore.open` opens (creates, migrates) them."""
+
     def __init__(
         self,
         user_dir: Path,
@@ -329,13 +331,7 @@ class MemoryStore:
         limit = max(1, limit)
         q = self._embed([query])[0] if vector is None else np.asarray(vector, dtype=np.float32)
         with self._lock:
-            now = self.clock()
-            cond, params = condition(where, now)
-            depth = max(2 * limit, 20)  # each list's depth; RRF barely moves below it
-            by_vector = self._index.nearest(q, depth, cond, params)
-            terms = fts.query_terms(self.db, query, self._index.vector_count())
-            by_text = fts.search(self.db, terms, depth, cond, params)
-            return self._fuse(q, by_vector, by_text, now, limit)
+            return hybrid.search(self.db, self._index, query, q, where, self.clock(), limit)
 
     def search_vector(
         self, vector: vectors.Matrix, where: SearchFilter, k: int = 10
@@ -348,49 +344,6 @@ class MemoryStore:
     def rebuild_graph(self, progress: Progress = silent) -> None:
         with self._lock:
             self._index.rebuild(progress)
-
-    def _fuse(
-        self,
-        q: vectors.Matrix,
-        by_vector: list[tuple[int, float]],
-        by_text: list[tuple[int, float]],
-        now: float,
-        limit: int,
-    ) -> list[SearchResult]:
-        cands: dict[int, fusion.Candidate] = {}
-        for n, (i, sim) in enumerate(by_vector, 1):
-            cands[i] = fusion.Candidate(id=i, vector_rank=n, similarity=sim)
-        for n, (i, score) in enumerate(by_text, 1):
-            c = cands.setdefault(i, fusion.Candidate(id=i))
-            c.bm25_rank, c.bm25 = n, score
-        missing = [i for i, c in cands.items() if c.vector_rank is None]
-        if missing:  # text-only hits: give them their exact similarity too
-            found, matrix = vectors.get(self.db, missing, len(q))
-            for i, sim in zip(found, matrix @ q, strict=True):
-                cands[i].similarity = float(sim)
-        for i, created, kind, corrects in self.db.execute(
-            "SELECT id, created, kind, corrects FROM memories "
-            "WHERE id IN (SELECT value FROM json_each(?))",
-            (rows.json_ids(list(cands)),),
-        ):
-            c = cands[as_int(i)]
-            c.created, c.is_correction = as_float(created), kind == Kind.CORRECTION
-            c.corrects = None if corrects is None else as_int(corrects)
-        ranked = fusion.rank(list(cands.values()), now)[:limit]
-        memories = self.get_many([c.id for c in ranked])  # full rows only for the winners
-        return [
-            SearchResult(
-                memory=memories[c.id],
-                scores=Scores(
-                    similarity=c.similarity,
-                    vector_rank=c.vector_rank,
-                    bm25_rank=c.bm25_rank,
-                    bm25=c.bm25,
-                    fused=c.fused,
-                ),
-            )
-            for c in ranked
-        ]
 
     # --- forgetting --------------------------------------------------------------------
 
