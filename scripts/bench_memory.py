@@ -38,8 +38,10 @@ from numpy.typing import NDArray
 from secondself.core.protocols import Embedder
 from secondself.memory import graph, supersede, vectors
 from secondself.memory.filters import condition
+from secondself.memory.index import GRAPH_MIN
 from secondself.memory.model import Kind, NewMemory, Origin, SearchFilter
-from secondself.memory.store import GRAPH_MIN, SUPERSEDE_KINDS, MemoryStore
+from secondself.memory.store import MemoryStore
+from secondself.memory.write import SUPERSEDE_KINDS
 
 DIMS = 384
 RANK = 64  # per-topic variation subspace

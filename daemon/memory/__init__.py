@@ -7,13 +7,16 @@ content-addressed media, and forgetting that leaves no trace.
     store.forget(store.select_for_forget(match="Rex"))
 
 Modules, one job each: schema (migrations), db (connection, pragmas), vectors (sqlite-vec
-k-NN), graph (usearch HNSW file), fts (BM25 candidates), fusion (RRF + recency +
-corrections), supersede (when a new fact retires an old one), filters (the persona rule),
-media, exif, validate, importer, archive (export), store (the orchestration), commands (CLI).
+k-NN), graph (usearch HNSW file), index (the graph's life cycle beside the store), rows
+(memory rows by id), fts (BM25 candidates), fusion (RRF + recency + corrections), supersede
+(when a new fact retires an old one), forget (selecting and removing every trace), filters
+(the persona rule), media, exif, validate, importer, archive (export), store (the
+orchestration).
 """
 
 from __future__ import annotations
 
+from secondself.memory.forget import forget_user
 from secondself.memory.model import (
     ForgetReport,
     Kind,
@@ -26,7 +29,7 @@ from secondself.memory.model import (
     SearchResult,
     Visibility,
 )
-from secondself.memory.store import MemoryStore, forget_user
+from secondself.memory.store import MemoryStore
 
 __all__ = [
     "ForgetReport",

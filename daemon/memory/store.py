@@ -1,20 +1,18 @@
 """One user's memory: a SQLite file (the truth), a graph index beside it, a media folder.
 
-`MemoryStore` saves, searches and forgets; the pieces it uses each do one job (schema,
-vectors, graph, fts, fusion, supersede, media). It is safe to share between threads
-(one lock), and between processes (SQLite WAL; graph indexes catch up from `vector_log`).
+`MemoryStore` is the one way in: it opens, saves, reads, searches and forgets, handing each
+job to the module that does it (write, rows, hybrid, forget; index keeps the graph). It is
+safe to share between threads (one lock, held around every call into those modules), and
+between processes (SQLite WAL; graph indexes catch up from `vector_log`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -23,13 +21,14 @@ import numpy as np
 
 from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError, Stage, UserError
-from secondself.core.events import MemoryForgotten, MemorySaved
 from secondself.core.protocols import Embedder
 from secondself.memory import db as dbm
-from secondself.memory import fts, fusion, media, schema, supersede, validate, vectors
-from secondself.memory.db import as_float, as_int, scalar_int
-from secondself.memory.filters import Params, condition
-from secondself.memory.graph import Graph, connectivity_for, delete_files
+from secondself.memory import forget as forgetting
+from secondself.memory import hybrid, rows, schema, vectors
+from secondself.memory.db import as_int, scalar_int
+from secondself.memory.filters import condition
+from secondself.memory.forget import forget_user as forget_user  # callers import it from here
+from secondself.memory.index import GRAPH_MIN, GraphIndex
 from secondself.memory.model import (
     ForgetReport,
     Kind,
@@ -37,55 +36,21 @@ from secondself.memory.model import (
     Memory,
     NewMemory,
     Origin,
-    Scores,
     SearchFilter,
     SearchResult,
     Visibility,
 )
 from secondself.memory.progress import Progress, silent
+from secondself.memory.write import Clock, Writer
 
 log = logging.getLogger(__name__)
 
-GRAPH_FILE = "memory.graph"
-GRAPH_MIN = 1000  # below this many vectors, exact sqlite-vec search is fast enough (< 1 ms)
-GRAPH_SAVE_EVERY = 1000  # changes between saves (a crash loses none: the log replays them)
 BATCH = 64
-EMBED_AHEAD = 256  # texts embedded per call when saving many
-SUPERSEDE_KINDS = (Kind.NOTE, Kind.VOICE_NOTE, Kind.CORRECTION)
-SUPERSEDE_CANDIDATES = 10  # nearest current facts checked, by the text and by its probe
-QUOTE_MIN_CHARS = 12  # shorter memories are not searched for inside conversation turns
-COLUMNS = (
-    "id, kind, text, persona, visibility, created, valid_from, valid_to, source, "
-    "provenance, media, corrects, superseded_by"
-)
-
-Clock = Callable[[], float]
-
-
-def _memory(row: Sequence[object]) -> Memory:
-    (id_, kind, text, persona, vis, created, vfrom, vto, source, prov, med, corr, sup) = row
-    return Memory(
-        id=as_int(id_),
-        kind=Kind(str(kind)),
-        text=str(text),
-        persona=str(persona),
-        visibility=Visibility(str(vis)),
-        created=as_float(created),
-        valid_from=as_float(vfrom),
-        valid_to=None if vto is None else as_float(vto),
-        source=Origin(str(source)),
-        provenance=str(prov),
-        media=None if med is None else str(med),
-        corrects=None if corr is None else as_int(corr),
-        superseded_by=None if sup is None else as_int(sup),
-    )
-
-
-def _json_ids(ids: Sequence[int]) -> str:
-    return "[" + ",".join(str(int(i)) for i in ids) + "]"
 
 
 class MemoryStore:
+    """One user's memories; `MemoryStore.open` opens (creates, migrates) them."""
+
     def __init__(
         self,
         user_dir: Path,
@@ -100,12 +65,9 @@ class MemoryStore:
         self.db = db
         self.bus = bus
         self.clock = clock
-        self.graph_min = graph_min
-        self.threads = threads
         self._embedder = embedder
-        self._graph: Graph | None = None
-        self._graph_saved_changes = 0
-        self._count_at: tuple[int, int] = (-1, 0)  # (log seq, vector count)
+        self._index = GraphIndex(db, user_dir, graph_min, threads)
+        self._writer = Writer(db, user_dir, clock, bus, self._index, self._embed)
         self._lock = threading.RLock()
 
     # --- life cycle ------------------------------------------------------------------
@@ -139,13 +101,7 @@ class MemoryStore:
 
     def close(self) -> None:
         with self._lock:
-            if self._graph is not None and self._graph.dirty:
-                with contextlib.suppress(SecondselfError):
-                    self._save_graph()
-            elif self._graph is None and not self.graph_path.exists():
-                with contextlib.suppress(apsw.Error), self.db:  # no graph follows the log
-                    self.db.execute("DELETE FROM vector_log")
-            self._graph = None
+            self._index.close()
             self.db.close()
 
     def __enter__(self) -> MemoryStore:
@@ -168,7 +124,16 @@ class MemoryStore:
 
     @property
     def graph_path(self) -> Path:
-        return self.user_dir / GRAPH_FILE
+        return self._index.path
+
+    @property
+    def graph_min(self) -> int:
+        """Vectors from which searches go through the graph index (exact below)."""
+        return self._index.minimum
+
+    @graph_min.setter
+    def graph_min(self, vectors: int) -> None:
+        self._index.minimum = vectors
 
     # --- embeddings --------------------------------------------------------------------
 
@@ -193,7 +158,7 @@ class MemoryStore:
                 dbm.set_meta(self.db, "embed_model", emb.name)
                 dbm.set_meta(self.db, "embed_dims", str(emb.dimensions))
             if changed:
-                self._drop_graph()
+                self._index.drop()
             elif scalar_int(self.db, "SELECT count(*) FROM memories") == vectors.count(self.db):
                 return 0  # the common case, without scanning for memories lacking a vector
             todo = [
@@ -210,7 +175,7 @@ class MemoryStore:
                     vectors.put(self.db, [i for i, _ in chunk], matrix)
                 progress(start + len(chunk), len(todo))
             if todo:
-                self._maintain_graph()
+                self._index.maintain()
             return len(todo)
 
     def _embed(self, texts: Sequence[str]) -> vectors.Matrix:
@@ -265,181 +230,8 @@ class MemoryStore:
 
         Every item is checked before anything is written, so bad input changes nothing.
         """
-        cleaned = [replace(it, text=validate.clean_text(it.text)) for it in items]
         with self._lock:
-            for it in cleaned:
-                if it.corrects is not None:
-                    self.get(it.corrects)  # UserError for an unknown id, before writing
-            ids: list[int] = []
-            # Embed several batches at a time: more texts per call keep every core of a
-            # sharing-out embedder busy to the end (1.1-1.2x for short notes on 2 cores).
-            ahead = batch * max(1, EMBED_AHEAD // batch)
-            for start in range(0, len(cleaned), ahead):
-                group = cleaned[start : start + ahead]
-                matrix, probes = self._embed_items(group)
-                for at in range(0, len(group), batch):
-                    end = min(at + batch, len(group))
-                    mine = {n - at: v for n, v in probes.items() if at <= n < end}
-                    ids.extend(self._add_batch(group[at:end], matrix[at:end], mine))
-                    # The next batch's supersede checks find this one through the graph
-                    # (built once the store is big enough) instead of scanning every row.
-                    # Sized for the whole import: a big one gets a LARGE graph's M.
-                    self._maintain_graph(coming=len(cleaned) - len(ids))
-                    progress(len(ids), len(cleaned))
-            if self._graph is not None and self._graph_saved_changes >= GRAPH_SAVE_EVERY:
-                self._save_graph()
-        return ids
-
-    def _embed_items(
-        self, items: Sequence[NewMemory]
-    ) -> tuple[vectors.Matrix, dict[int, vectors.Matrix]]:
-        """The items' vectors, and probe vectors by item index.
-
-        Statements that may update an older fact also get a probe vector ("my dog is
-        called"), which finds the older fact even when the two values share no meaning.
-        """
-        probes: dict[int, str] = {}
-        for n, it in enumerate(items):
-            if (probe := self._probe_text(it)) is not None:
-                probes[n] = probe
-        embedded = self._embed([it.text for it in items] + list(probes.values()))
-        return embedded[: len(items)], dict(zip(probes, embedded[len(items) :], strict=True))
-
-    def _add_batch(
-        self,
-        items: Sequence[NewMemory],
-        matrix: vectors.Matrix,
-        probe_vectors: dict[int, vectors.Matrix],
-    ) -> list[int]:
-        written: list[str] = []  # media files new in this batch, removed if it fails
-        paths: list[str | None] = []
-        try:
-            for it in items:
-                if it.media is None:
-                    paths.append(None)
-                    continue
-                rel, new = media.write(self.user_dir, it.media)
-                paths.append(rel)
-                if new:
-                    written.append(rel)
-            ids: list[int] = []
-            with self.db:
-                for it, path in zip(items, paths, strict=True):
-                    ids.append(self._insert(it, path))
-                vectors.put(self.db, ids, matrix)
-                facts: list[int] = []  # earlier memories of this batch a later one may update
-                for n, it in enumerate(items):
-                    self._settle(ids[n], it, matrix[n], probe_vectors.get(n), facts)
-                    if probe_vectors and _may_be_updated(it):
-                        facts.append(ids[n])
-        except BaseException as exc:
-            for rel in written:
-                if not self._media_referenced(rel):
-                    media.remove(self.user_dir, rel)
-            if isinstance(exc, apsw.FullError | OSError) and _disk_full(exc):
-                # The transaction rolled back: nothing half-written; say so in words.
-                raise SecondselfError(
-                    "memory-disk-full",
-                    f"the disk holding {self.user_dir} is full: nothing was saved",
-                    Stage.MEMORY,
-                ) from exc
-            raise
-        for memory_id, it in zip(ids, items, strict=True):
-            if self.bus is not None:
-                self.bus.publish(
-                    MemorySaved(memory_id=memory_id, kind=str(it.kind), source=str(it.source))
-                )
-        return ids
-
-    def _insert(self, it: NewMemory, rel: str | None) -> int:
-        now = self.clock()
-        created = now if it.created is None else it.created
-        valid_from = created if it.valid_from is None else it.valid_from
-        row = self.db.execute(
-            "INSERT INTO memories (kind, text, persona, visibility, created, valid_from, "
-            "valid_to, source, provenance, media, corrects) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                str(it.kind),
-                it.text,
-                it.persona,
-                str(it.visibility),
-                created,
-                valid_from,
-                it.valid_to,
-                str(it.source),
-                it.provenance,
-                rel,
-                it.corrects,
-            ),
-        ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-    @staticmethod
-    def _probe_text(it: NewMemory) -> str | None:
-        if not it.check_supersede or it.kind not in SUPERSEDE_KINDS:
-            return None
-        statement = supersede.parse(it.text)  # most memories are not single-valued facts
-        return None if statement is None else supersede.probe(statement)
-
-    def _settle(
-        self,
-        memory_id: int,
-        it: NewMemory,
-        vector: vectors.Matrix,
-        probe: vectors.Matrix | None,
-        batch_ids: Sequence[int],
-    ) -> None:
-        """Retire what a new memory replaces: the memory it corrects, the fact it updates."""
-        if it.corrects is not None:
-            self._retire(it.corrects, memory_id)
-        if probe is None:
-            return
-        where = "m.persona = ? AND m.valid_to IS NULL AND m.kind IN (?, ?, ?) AND m.id != ?"
-        params: Params = [it.persona, *map(str, SUPERSEDE_KINDS), memory_id]
-        # Inside the write transaction: use the graph as it is, never build or sync it here
-        # (a rollback would leave it ahead of the log).
-        found = {
-            i
-            for q in (vector, probe)
-            for i, _ in self._vector_candidates(q, SUPERSEDE_CANDIDATES, where, params, False)
-        }
-        found.update(batch_ids)  # earlier memories of this batch are not in the graph yet
-        found_ids, found_vectors = vectors.get(self.db, sorted(found), len(vector))
-        candidates = sorted(
-            (
-                (i, float(sim))
-                for i, sim in zip(found_ids, found_vectors @ vector, strict=True)
-                if sim >= supersede.MIN_SIMILARITY  # below it, nothing is an update
-            ),
-            key=lambda c: -c[1],
-        )
-        if not candidates:
-            return
-        mine = self.get(memory_id)
-        # Rows read once: retiring one candidate changes no other candidate's row.
-        others = self.get_many([i for i, _ in candidates])
-        for other_id, sim in candidates:
-            other = others[other_id]
-            if other.persona != it.persona or not other.current or not mine.current:
-                continue
-            if other.kind not in SUPERSEDE_KINDS:
-                continue
-            if not supersede.supersedes(it.text, other.text, sim):
-                continue
-            if other.valid_from <= mine.valid_from:
-                self._retire(other.id, memory_id)
-            else:  # the "new" memory is older news (an import): it is the one retired
-                self._retire(memory_id, other.id)
-                return
-
-    def _retire(self, old_id: int, new_id: int) -> None:
-        new = self.get(new_id)
-        self.db.execute(
-            "UPDATE memories SET valid_to = ?, superseded_by = ? WHERE id = ?",
-            (new.valid_from, new_id, old_id),
-        )
+            return self._writer.add(items, progress, batch)
 
     def link_sources(self, turn_id: int, memory_ids: Sequence[int]) -> None:
         """Record that a conversation turn quoted these memories (forgotten with them)."""
@@ -483,28 +275,15 @@ class MemoryStore:
                 found.setdefault(as_int(turn), []).append(as_int(memory))
         return found
 
-    def _media_referenced(self, rel: str) -> bool:
-        row = self.db.execute("SELECT 1 FROM memories WHERE media = ? LIMIT 1", (rel,)).fetchone()
-        return row is not None
-
     # --- reading -----------------------------------------------------------------------
 
     def get(self, memory_id: int) -> Memory:
         with self._lock:
-            row = self.db.execute(
-                f"SELECT {COLUMNS} FROM memories WHERE id = ?", (memory_id,)
-            ).fetchone()
-        if row is None:
-            raise UserError("memory-unknown-id", f"no memory with id {memory_id}", Stage.MEMORY)
-        return _memory(row)
+            return rows.get(self.db, memory_id)
 
     def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
         with self._lock:
-            rows = self.db.execute(
-                f"SELECT {COLUMNS} FROM memories WHERE id IN (SELECT value FROM json_each(?))",
-                (_json_ids(ids),),
-            ).fetchall()
-        return {as_int(r[0]): _memory(r) for r in rows}
+            return rows.get_many(self.db, ids)
 
     def count(self) -> int:
         with self._lock:
@@ -514,27 +293,27 @@ class MemoryStore:
         """The newest memories visible under `where`, newest first."""
         with self._lock:
             cond, params = condition(where, self.clock())
-            rows = self.db.execute(
-                f"SELECT {COLUMNS} FROM memories AS m WHERE {cond} "
+            found = self.db.execute(
+                f"SELECT {rows.COLUMNS} FROM memories AS m WHERE {cond} "
                 "ORDER BY m.created DESC, m.id DESC LIMIT ?",
                 [*params, limit],
             ).fetchall()
-        return [_memory(r) for r in rows]
+        return [rows.to_memory(r) for r in found]
 
     def iterate(self, batch: int = 1000) -> Iterator[Memory]:
         """Every memory of the user, every persona, oldest id first (for export)."""
         last = 0
         while True:
             with self._lock:
-                rows = self.db.execute(
-                    f"SELECT {COLUMNS} FROM memories WHERE id > ? ORDER BY id LIMIT ?",
+                found = self.db.execute(
+                    f"SELECT {rows.COLUMNS} FROM memories WHERE id > ? ORDER BY id LIMIT ?",
                     (last, batch),
                 ).fetchall()
-            if not rows:
+            if not found:
                 return
-            for r in rows:
-                yield _memory(r)
-            last = as_int(rows[-1][0])
+            for r in found:
+                yield rows.to_memory(r)
+            last = as_int(found[-1][0])
 
     # --- search ------------------------------------------------------------------------
 
@@ -552,13 +331,7 @@ class MemoryStore:
         limit = max(1, limit)
         q = self._embed([query])[0] if vector is None else np.asarray(vector, dtype=np.float32)
         with self._lock:
-            now = self.clock()
-            cond, params = condition(where, now)
-            depth = max(2 * limit, 20)  # each list's depth; RRF barely moves below it
-            by_vector = self._vector_candidates(q, depth, cond, params)
-            terms = fts.query_terms(self.db, query, self._vector_count())
-            by_text = fts.search(self.db, terms, depth, cond, params)
-            return self._fuse(q, by_vector, by_text, now, limit)
+            return hybrid.search(self.db, self._index, query, q, where, self.clock(), limit)
 
     def search_vector(
         self, vector: vectors.Matrix, where: SearchFilter, k: int = 10
@@ -566,196 +339,11 @@ class MemoryStore:
         """Top-k (id, similarity) by vector alone (the k-NN half of `search`)."""
         with self._lock:
             cond, params = condition(where, self.clock())
-            return self._vector_candidates(np.asarray(vector, dtype=np.float32), k, cond, params)
-
-    def _fuse(
-        self,
-        q: vectors.Matrix,
-        by_vector: list[tuple[int, float]],
-        by_text: list[tuple[int, float]],
-        now: float,
-        limit: int,
-    ) -> list[SearchResult]:
-        cands: dict[int, fusion.Candidate] = {}
-        for n, (i, sim) in enumerate(by_vector, 1):
-            cands[i] = fusion.Candidate(id=i, vector_rank=n, similarity=sim)
-        for n, (i, score) in enumerate(by_text, 1):
-            c = cands.setdefault(i, fusion.Candidate(id=i))
-            c.bm25_rank, c.bm25 = n, score
-        missing = [i for i, c in cands.items() if c.vector_rank is None]
-        if missing:  # text-only hits: give them their exact similarity too
-            found, matrix = vectors.get(self.db, missing, len(q))
-            for i, sim in zip(found, matrix @ q, strict=True):
-                cands[i].similarity = float(sim)
-        for i, created, kind, corrects in self.db.execute(
-            "SELECT id, created, kind, corrects FROM memories "
-            "WHERE id IN (SELECT value FROM json_each(?))",
-            (_json_ids(list(cands)),),
-        ):
-            c = cands[as_int(i)]
-            c.created, c.is_correction = as_float(created), kind == Kind.CORRECTION
-            c.corrects = None if corrects is None else as_int(corrects)
-        ranked = fusion.rank(list(cands.values()), now)[:limit]
-        memories = self.get_many([c.id for c in ranked])  # full rows only for the winners
-        return [
-            SearchResult(
-                memory=memories[c.id],
-                scores=Scores(
-                    similarity=c.similarity,
-                    vector_rank=c.vector_rank,
-                    bm25_rank=c.bm25_rank,
-                    bm25=c.bm25,
-                    fused=c.fused,
-                ),
-            )
-            for c in ranked
-        ]
-
-    def _vector_candidates(
-        self, q: vectors.Matrix, k: int, cond: str, params: Params, maintain: bool = True
-    ) -> list[tuple[int, float]]:
-        """Top-k (id, exact similarity) among memories passing `cond`.
-
-        Small stores: exact sqlite-vec scan. Large: graph candidates, filtered and re-ranked
-        exactly in SQL (so filters and the persona rule hold), widening the candidate set
-        when a selective filter rejects most of them, and falling back to the exact scan.
-        """
-        graph = self._graph_ready() if maintain else self._graph
-        if graph is None:
-            return vectors.exact_search(self.db, q, k, cond, params)
-        count = max(2 * k, 40)  # graph candidates re-ranked exactly: recall ~1 at 100k
-        while True:
-            keys, exhausted = graph.search(q, count)
-            hits = vectors.exact_search(self.db, q, k, cond, params, among=keys.tolist())
-            if len(hits) >= k or exhausted:
-                return hits
-            if count >= 4096:
-                return vectors.exact_search(self.db, q, k, cond, params)
-            count *= 4
-
-    # --- the graph index ---------------------------------------------------------------
-
-    def _log_seq(self) -> int:
-        # AUTOINCREMENT's counter: never goes back, even after the log is pruned.
-        return scalar_int(self.db, "SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'")
-
-    def _vector_count(self) -> int:
-        seq = self._log_seq()
-        if self._count_at[0] != seq:
-            self._count_at = (seq, vectors.count(self.db))
-        return self._count_at[1]
-
-    def _graph_ready(self, coming: int = 0) -> Graph | None:
-        """The graph, loaded or built and caught up, when the store is big enough for one.
-
-        `coming`: vectors a bulk import is about to add. A graph too sparse for the size
-        the import reaches is rebuilt with the larger M here, in the import, never in a
-        single write (a rebuild of 300,000 vectors takes minutes).
-        """
-        model = self._vector_model()
-        if model is None:
-            return None
-        n = self._vector_count()
-        if self._graph is None:
-            if n < self.graph_min:
-                return None
-            loaded = Graph.load(self.graph_path, model[1], model[0])
-            self._graph = loaded if loaded is not None else self._build_graph(n + coming)
-        elif n < self.graph_min // 2:  # shrank a lot (forgetting): exact search again
-            self._drop_graph()
-            return None
-        if coming and self._graph.connectivity < connectivity_for(n + coming):
-            self._drop_graph()
-            self._graph = self._build_graph(n + coming)
-        self._sync_graph()
-        return self._graph
-
-    def _vector_model(self) -> tuple[str, int] | None:
-        """(name, dimensions) of the model the stored vectors were made with, if any.
-
-        The graph needs only these, never the model itself: forgetting works without
-        loading an embedder.
-        """
-        name = dbm.get_meta(self.db, "embed_model")
-        dims = dbm.get_meta(self.db, "embed_dims")
-        return None if name is None or dims is None else (name, int(dims))
-
-    def _maintain_graph(self, coming: int = 0) -> None:
-        self._graph_ready(coming)
-
-    def _build_graph(self, expected: int = 0, progress: Progress = silent) -> Graph:
-        """A graph of every stored vector, sized for `expected` of them (at least those)."""
-        model = self._vector_model()
-        assert model is not None, "a graph is only built over stored vectors"
-        name, dims = model
-        with self.db:  # one read snapshot: the vectors and the log position agree
-            total = vectors.count(self.db)
-            graph = Graph.empty(self.graph_path, dims, name, expected=max(total, expected))
-            graph.seq = self._log_seq()
-            done = 0
-            for ids, matrix in vectors.iterate(self.db, dims):
-                graph.add(ids, matrix, threads=0)
-                done += len(ids)
-                progress(done, total)
-        self._graph = graph
-        self._save_graph()
-        return graph
-
-    def _sync_graph(self) -> None:
-        """Apply vector changes made since the graph's log position (by any process)."""
-        graph = self._graph
-        if graph is None:
-            return
-        rows = self.db.execute(
-            "SELECT seq, memory_id, op FROM vector_log WHERE seq > ? ORDER BY seq", (graph.seq,)
-        ).fetchall()
-        if not rows:
-            return
-        if as_int(rows[0][0]) != graph.seq + 1:
-            # Another process saved the graph and pruned the log past our position: take
-            # its file (at or after the pruned position) and catch up from there.
-            fresh = Graph.load(self.graph_path, graph.dims, graph.model)
-            if fresh is None or fresh.seq < as_int(rows[0][0]) - 1:
-                self._build_graph()
-            else:
-                self._graph = fresh
-                self._sync_graph()
-            return
-        last: dict[int, str] = {}
-        for _seq, memory_id, op in rows:
-            last[as_int(memory_id)] = str(op)
-        gone = [i for i, op in last.items() if op == "del"]
-        added = [i for i, op in last.items() if op == "add"]
-        graph.remove(gone, purge=True)
-        found, matrix = vectors.get(self.db, added, graph.dims)
-        graph.add(np.array(found, dtype=np.int64), matrix, threads=self.threads)
-        graph.seq = as_int(rows[-1][0])
-        self._graph_saved_changes += len(rows)
-
-    def _save_graph(self) -> None:
-        graph = self._graph
-        if graph is None:
-            return
-        self._sync_graph()
-        if graph.needs_compaction or not graph.save():
-            log.info("rewriting the graph index from the database (forgotten slots)")
-            self._graph = None
-            delete_files(self.graph_path)
-            self._build_graph()
-            return
-        self._graph_saved_changes = 0
-        with self.db:  # entries up to the saved position are in the file now
-            self.db.execute("DELETE FROM vector_log WHERE seq <= ?", (graph.seq,))
-
-    def _drop_graph(self) -> None:
-        self._graph = None
-        delete_files(self.graph_path)
+            return self._index.nearest(np.asarray(vector, dtype=np.float32), k, cond, params)
 
     def rebuild_graph(self, progress: Progress = silent) -> None:
         with self._lock:
-            self._drop_graph()
-            if self._vector_count() >= self.graph_min:
-                self._build_graph(progress=progress)
+            self._index.rebuild(progress)
 
     # --- forgetting --------------------------------------------------------------------
 
@@ -772,42 +360,10 @@ class MemoryStore:
 
         Criteria combine with AND; `persona` limits to memories that persona saved.
         """
-        parts: list[str] = []
-        params: Params = []
         with self._lock:
-            for memory_id in ids:
-                self.get(memory_id)  # UserError for an unknown id
-            if ids:
-                parts.append("m.id IN (SELECT value FROM json_each(?))")
-                params.append(_json_ids(ids))
-            if match is not None:
-                if not match.strip():
-                    raise UserError(
-                        "forget-empty-match", "the text to match is empty", Stage.MEMORY
-                    )
-                parts.append("instr(lower(m.text), lower(?)) > 0")
-                params.append(match.strip())
-            if since is not None:
-                parts.append("m.created >= ?")
-                params.append(since)
-            if until is not None:
-                parts.append("m.created < ?")
-                params.append(until)
-            if persona is not None:
-                parts.append("m.persona = ?")
-                params.append(persona)
-            if not parts:
-                raise UserError(
-                    "forget-nothing-selected",
-                    "say what to forget: an id, --match TEXT, --since/--until, --persona-all "
-                    "or --user-all",
-                    Stage.MEMORY,
-                )
-            rows = self.db.execute(
-                f"SELECT {COLUMNS} FROM memories AS m WHERE {' AND '.join(parts)} ORDER BY m.id",
-                params,
-            ).fetchall()
-        return [_memory(r) for r in rows]
+            return forgetting.select(
+                self.db, ids=ids, match=match, since=since, until=until, persona=persona
+            )
 
     def forget(self, memories: Sequence[Memory]) -> ForgetReport:
         """Remove these memories and every trace of them.
@@ -818,83 +374,11 @@ class MemoryStore:
         database vacuumed, so no forgotten byte remains in any file of the user folder.
         """
         with self._lock:
-            ids = [m.id for m in memories]
-            turns = self._quoting_turns(memories)
-            doomed = sorted(set(ids) | set(turns))
-            gone = self.get_many(doomed)
-            with self.db:
-                # A forgotten update makes the fact it replaced current again.
-                self.db.execute(
-                    "UPDATE memories SET valid_to = NULL, superseded_by = NULL "
-                    "WHERE superseded_by IN (SELECT value FROM json_each(?1)) "
-                    "AND id NOT IN (SELECT value FROM json_each(?1))",
-                    (_json_ids(doomed),),
-                )
-                self.db.execute(
-                    "DELETE FROM memories WHERE id IN (SELECT value FROM json_each(?))",
-                    (_json_ids(doomed),),
-                )
-                # Merge every FTS segment: with secure-delete on, no forgotten term survives.
-                self.db.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
-            self._purge_graph()
-            removed_media = []
-            for rel in sorted({m.media for m in gone.values() if m.media}):
-                if not self._media_referenced(rel) and media.remove(self.user_dir, rel):
-                    removed_media.append(rel)
-            self.compact()
-            if self.bus is not None and doomed:
-                self.bus.publish(MemoryForgotten(memory_ids=tuple(doomed)))
-            return ForgetReport(
-                ids=tuple(doomed),
-                texts=tuple(gone[i].text for i in doomed if i in gone),
-                media_removed=tuple(removed_media),
-                turns_removed=tuple(t for t in turns if t not in ids),
-            )
-
-    def _quoting_turns(self, memories: Sequence[Memory]) -> list[int]:
-        """Conversation turns that cite any of these memories or contain their text."""
-        ids = [m.id for m in memories]
-        found = {
-            as_int(r[0])
-            for r in self.db.execute(
-                "SELECT turn_id FROM memory_sources WHERE memory_id IN "
-                "(SELECT value FROM json_each(?))",
-                (_json_ids(ids),),
-            )
-        }
-        quotable = [m.text for m in memories if len(m.text) >= QUOTE_MIN_CHARS]
-        for text in quotable[:500]:
-            found.update(
-                as_int(r[0])
-                for r in self.db.execute(
-                    "SELECT id FROM memories WHERE kind = 'conversation_turn' "
-                    "AND instr(lower(text), lower(?)) > 0",
-                    (text,),
-                )
-            )
-        return sorted(found - set(ids))
-
-    def _purge_graph(self) -> None:
-        if self._graph is None and self.graph_path.exists():
-            model = self._vector_model()
-            self._graph = None if model is None else Graph.load(self.graph_path, model[1], model[0])
-            if self._graph is None:  # unreadable: it must not keep forgotten vectors
-                self._drop_graph()
-                return
-        if self._graph is not None:
-            if self._vector_count() < self.graph_min // 2:
-                self._drop_graph()
-            else:
-                self._save_graph()  # syncs (purging removed slots) and rewrites the file
+            return forgetting.forget(self.db, self._index, self.user_dir, self.bus, memories)
 
     def compact(self) -> None:
         """VACUUM, then checkpoint and truncate the WAL: no freed page keeps old bytes."""
-        self.db.execute("VACUUM")
-        for _ in range(50):
-            if dbm.checkpoint_truncate(self.db):
-                return
-            time.sleep(0.1)  # another connection is reading; let it finish
-        log.warning("the WAL of %s could not be truncated: a reader kept it open", self.user_dir)
+        forgetting.compact(self.db, self.user_dir)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -909,29 +393,11 @@ class MemoryStore:
 
     def stats(self) -> dict[str, object]:
         with self._lock:
-            graph = self._graph_ready()
+            graph = self._index.size()
             return {
                 "memories": self.count(),
-                "vectors": self._vector_count(),
-                "graph": None if graph is None else len(graph),
+                "vectors": self._index.vector_count(),
+                "graph": graph,
                 "embed_model": dbm.get_meta(self.db, "embed_model"),
                 "schema": schema.version(self.db),
             }
-
-
-def _may_be_updated(it: NewMemory) -> bool:
-    """Whether a newer memory could supersede this one (see `supersede.supersedes`)."""
-    return it.kind in SUPERSEDE_KINDS and supersede.parse(it.text) is not None
-
-
-def _disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, apsw.FullError) or getattr(exc, "errno", None) == errno.ENOSPC
-
-
-def forget_user(user_dir: Path) -> list[str]:
-    """Delete a whole user: their database, WAL, graph, media. Returns what was removed."""
-    if not user_dir.exists():
-        raise UserError("forget-no-user", f"no memories at {user_dir}", Stage.MEMORY)
-    removed = sorted(str(p.relative_to(user_dir)) for p in user_dir.rglob("*") if p.is_file())
-    shutil.rmtree(user_dir)
-    return removed

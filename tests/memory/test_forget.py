@@ -156,7 +156,7 @@ def test_repeated_forgets_keep_the_graph_file_clean(
     emb = HashEmbedder()
     with MemoryStore.open(user, emb, graph_min=20) as store:
         _fill(store, 60)
-        caplog.set_level("INFO", logger="secondself.memory.store")
+        caplog.set_level("INFO", logger="secondself.memory.index")
         for round_ in range(3):
             doomed = [store.remember(f"{MARKER} round {round_} item {n}") for n in range(5)]
             store.remember(f"an unrelated note added in round {round_}")
