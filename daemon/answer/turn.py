@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from secondself.answer.cloud import SPOKEN_LEAD_IN, CloudAnswerModel, start_backoff
+from secondself.answer.cloud_client import SPOKEN_LEAD_IN, CloudAnswerModel, start_backoff
 from secondself.answer.correction import corrected_fact, leaned_on
 from secondself.answer.direct import direct_answer, listing_answer, to_second_person
 from secondself.answer.intent import Intent, recognize

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from secondself.answer.cloud import CloudAnswerModel
+from secondself.answer.cloud_client import CloudAnswerModel
 from secondself.answer.pool import ModelPool, spec_for
 from secondself.answer.recall import PersonaMemory
 from secondself.answer.turn import Conversation, SnapshotPort, TurnSettings

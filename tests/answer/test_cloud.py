@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from secondself.answer.cloud import (
+from secondself.answer.cloud_client import (
     ApiKey,
     BackoffPolicy,
     BreakerState,
@@ -533,7 +533,7 @@ NO_SOCKETS = """
 import sys
 opened = []
 sys.addaudithook(lambda event, args: opened.append(event) if event.startswith("socket.") else None)
-from secondself.answer.cloud import CloudAnswerModel
+from secondself.answer.cloud_client import CloudAnswerModel
 from secondself.core.config import load_config
 assert CloudAnswerModel.from_config(load_config(None, system_files=[])) is None
 assert not opened, opened

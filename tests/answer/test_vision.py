@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from secondself.answer.cloud import BackoffPolicy, CloudError
+from secondself.answer.cloud_client import BackoffPolicy, CloudError
 from secondself.answer.recall import PersonaMemory
 from secondself.answer.turn import Conversation
 from secondself.answer.vision import (
