@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from secondself.answer.local_model import Source, Turn, build_messages
+from secondself.answer.prompt import Source, Turn, build_messages
 from secondself.core.bus import Bus
 from secondself.core.clock import now
 from secondself.core.config import CloudConfig, Config
@@ -39,8 +39,6 @@ Clock = Callable[[], float]
 # Without memories the cloud is a general assistant: the local instructions speak of "facts
 # the user told you", which it does not have.
 CLOUD_INSTRUCTIONS = "Answer the question in one or two short sentences; they will be spoken."
-# Said before a cloud answer, so the user knows it did not come from their memories.
-SPOKEN_LEAD_IN = "From the cloud model:"
 
 
 # --- what may leave the device ----------------------------------------------------------

@@ -32,7 +32,7 @@ from secondself.answer.cloud_client import (
     load_api_key,
     start_backoff,
 )
-from secondself.answer.local_model import Source, Turn
+from secondself.answer.prompt import Source, Turn
 from secondself.core.bus import Bus
 from secondself.core.config import CloudConfig, load_config
 from secondself.core.errors import ConfigError, UserError

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from secondself.answer.cloud_client import ApiKey, CloudAnswerModel, CloudError
-from secondself.answer.local_model import Source
+from secondself.answer.prompt import Source
 from secondself.core.bus import Bus
 from secondself.core.events import BackoffUsed, Event
 from secondself.core.protocols import ChatMessage
