@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from secondself.answer.cloud_client import CloudAnswerModel, start_backoff
+from secondself.answer.backoff import BackoffModel, start_backoff
 from secondself.answer.control import TurnControl
 from secondself.answer.correction import corrected_fact, leaned_on
 from secondself.answer.direct import direct_answer, listing_answer, to_second_person
@@ -88,7 +88,7 @@ class Conversation:
         synth: Synthesizer,
         speaker: Speaker,
         settings: TurnSettings | None = None,
-        cloud: CloudAnswerModel | None = None,
+        cloud: BackoffModel | None = None,
         camera: SnapshotPort | None = None,
         embedder: Embedder | None = None,
     ) -> None:
