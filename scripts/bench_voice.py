@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from secondself.answer.local_model import build_messages
+from secondself.answer.prompt import build_messages
 from secondself.answer.recall import PersonaMemory
 from secondself.answer.turn import Conversation, TurnSettings
 from secondself.core.bus import Bus

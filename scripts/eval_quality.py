@@ -28,7 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from secondself.answer.local_model import DONT_KNOW, Source
+from secondself.answer.phrases import DONT_KNOW
+from secondself.answer.prompt import Source
 from secondself.answer.recall import PersonaMemory
 from secondself.answer.score import ScoreParts, personal_score
 from secondself.answer.turn import Conversation, TurnSettings

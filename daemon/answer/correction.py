@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from secondself.answer.local_model import Source
+from secondself.answer.prompt import Source
 from secondself.answer.score import content_words
 from secondself.core.errors import Stage, UserError
 from secondself.memory.model import Kind, Memory, Origin, SearchFilter

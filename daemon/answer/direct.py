@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from secondself.answer.local_model import Source
+from secondself.answer.prompt import Source
 from secondself.answer.question import asked
 from secondself.answer.recall import LISTING_MAX, Recalled
 from secondself.answer.score import content_words

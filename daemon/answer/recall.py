@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from secondself.answer.local_model import Source
+from secondself.answer.prompt import Source
 from secondself.answer.question import asked
 from secondself.answer.time_words import spoken_time
 from secondself.memory.model import Kind, Origin, SearchFilter, SearchResult

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from secondself.answer.local_model import Source
+from secondself.answer.prompt import Source
 from secondself.core.protocols import Embedder
 
 WEIGHTS = {"grounding": 0.5, "retrieval": 0.3, "style": 0.2}

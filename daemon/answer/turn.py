@@ -8,28 +8,28 @@ the speaker, so the first sentence plays while the rest is still being generated
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import itertools
 import logging
-import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from secondself.answer.cloud import SPOKEN_LEAD_IN, CloudAnswerModel, start_backoff
+from secondself.answer.backoff import BackoffModel, start_backoff
+from secondself.answer.control import TurnControl
 from secondself.answer.correction import corrected_fact, leaned_on
 from secondself.answer.direct import direct_answer, listing_answer, to_second_person
 from secondself.answer.intent import Intent, recognize
-from secondself.answer.local_model import DONT_KNOW, Source, Turn, build_messages
-from secondself.answer.score import ScoreParts, hedge, novel_grounding, personal_score
+from secondself.answer.phrases import DONT_KNOW, REPLIES, SPOKEN_LEAD_IN, forgot_reply, how_sure
+from secondself.answer.ports import MemoryPort, SnapshotPort
+from secondself.answer.prompt import Source, Turn, build_messages
+from secondself.answer.score import ScoreParts, personal_score
+from secondself.answer.spoken_stream import Grounding, SpokenStream
 from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError
 from secondself.core.events import (
     AnswerDone,
-    AnswerToken,
-    Event,
     IntentRecognized,
     MemoriesRetrieved,
     Speaking,
@@ -41,7 +41,6 @@ from secondself.core.protocols import (
     SAMPLE_RATE,
     AnswerModel,
     Audio,
-    ChatMessage,
     Embedder,
     Speaker,
     Speech,
@@ -49,37 +48,8 @@ from secondself.core.protocols import (
     Transcriber,
 )
 from secondself.memory.model import Kind, Origin
-from secondself.voice.sentences import SentenceSplitter
 
 log = logging.getLogger(__name__)
-
-
-class MemoryPort(Protocol):
-    """What a conversation needs from the user's memory (the store adapts to this).
-
-    The memory publishes MemorySaved and MemoryForgotten itself: it is the one place
-    every way of saving (voice, CLI, button, import) goes through.
-    """
-
-    def recall(self, question: str, k: int) -> list[Source]: ...
-
-    def remember(
-        self, text: str, origin: Origin, kind: Kind = Kind.NOTE, corrects: int | None = None
-    ) -> int: ...
-
-    def remember_turn(self, question: str, answer: str, source_ids: list[int]) -> None:
-        """Keep an answered turn with the memories it drew on (for the conversation log)."""
-        ...
-
-    def forget_matching(self, text: str) -> list[int]: ...
-
-
-class SnapshotPort(Protocol):
-    """The camera, as a conversation sees it."""
-
-    def snapshot_for_voice(self) -> str | None:
-        """Take a picture (the shutter sound is the reply); a sentence to say if it failed."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,75 +78,6 @@ class TurnResult:
     interrupted: bool = False
 
 
-class TurnControl:
-    """One turn's switches: `cancel` (any thread) ends it; `release` lets out everything the
-    user would notice (speaking, saving, forgetting, the turn's events) while the turn is
-    speculative. An abandoned speculation leaves no trace, not even in the event log."""
-
-    def __init__(self, bus: Bus, released: bool = True) -> None:
-        self.cancel = threading.Event()
-        self._bus = bus
-        self._release = asyncio.Event()
-        self._held: list[Event] = []
-        self._lock = threading.Lock()
-        if released:
-            self._release.set()
-
-    def publish(self, event: Event) -> None:
-        """Publish now, or once released (any thread)."""
-        with self._lock:
-            if not self._release.is_set():
-                self._held.append(event)
-                return
-        self._bus.publish(event)
-
-    def release(self) -> None:
-        with self._lock:
-            held, self._held = self._held, []
-            self._release.set()
-        for event in held:
-            self._bus.publish(event)
-
-    @property
-    def was_released(self) -> bool:
-        return self._release.is_set()
-
-    async def released(self) -> bool:
-        """Waits until released; False if the turn was cancelled meanwhile."""
-        while not self._release.is_set():
-            if self.cancel.is_set():
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._release.wait(), 0.05)
-        return not self.cancel.is_set()
-
-
-REPLIES = {
-    "saved": "Okay, I'll remember that.",
-    "forgot_none": "I found nothing like that to forget.",
-    "no_camera": "The camera is not set up yet.",
-    "sorry": "Sorry, something went wrong. Please try again.",
-    "corrected": "Thanks, I'll remember that.",
-}
-
-
-def how_sure(parts: ScoreParts | None) -> str:
-    """The personal score, said: the number and what it rests on."""
-    if parts is None:
-        return "I haven't answered anything yet."
-    if parts.grounding >= 0.99:
-        why = "it is what you told me"
-    elif parts.grounding >= 0.5:
-        why = "most of it is in what you told me"
-    else:
-        why = "little of it is in what you told me"
-    return f"About {parts.score} out of 100: {why}."
-
-
-def forgot_reply(count: int) -> str:
-    return f"Done. I forgot {count} {'memory' if count == 1 else 'memories'}."
-
-
 class Conversation:
     def __init__(
         self,
@@ -187,7 +88,7 @@ class Conversation:
         synth: Synthesizer,
         speaker: Speaker,
         settings: TurnSettings | None = None,
-        cloud: CloudAnswerModel | None = None,
+        cloud: BackoffModel | None = None,
         camera: SnapshotPort | None = None,
         embedder: Embedder | None = None,
     ) -> None:
@@ -314,7 +215,9 @@ class Conversation:
             await self._answered(question, result, [direct])
             return
         messages = build_messages(question, sources, list(self.history), self.settings.directives)
-        await self._stream_reply(messages, question, sources, result, control)
+        local = functools.partial(self.answerer.stream, messages, self.settings.max_tokens)
+        grounding = Grounding(question, sources, self.settings.min_grounding)
+        await self._stream_reply(local, grounding, result, control)
         await self._answered(question, result, sources)
 
     async def _back_off(
@@ -336,8 +239,8 @@ class Conversation:
         if started is None:
             return False
         result.backend = "cloud"
-        pieces = itertools.chain([SPOKEN_LEAD_IN + " "], started)
-        await self._stream_reply([], question, sources, result, control, pieces=pieces)
+        pieces = functools.partial(itertools.chain, [SPOKEN_LEAD_IN + " "], started)
+        await self._stream_reply(pieces, None, result, control)
         return True
 
     async def _say_from_memory(self, text: str, result: TurnResult, control: TurnControl) -> None:
@@ -365,7 +268,7 @@ class Conversation:
         self, text: str, result: TurnResult, kind: Kind, control: TurnControl
     ) -> None:
         if not text:
-            await self._say("What should I remember?", result, control)
+            await self._say(REPLIES["remember_what"], result, control)
             return
         start = time.perf_counter()
         # A correction overrides the memory the last answer leaned on most.
@@ -413,93 +316,23 @@ class Conversation:
 
     async def _stream_reply(
         self,
-        messages: list[ChatMessage],
-        question: str,
-        sources: Sequence[Source],
+        pieces: Callable[[], Iterable[str]],
+        grounding: Grounding | None,
         result: TurnResult,
         control: TurnControl,
-        pieces: Iterator[str] | None = None,
     ) -> None:
-        """LLM tokens -> sentences -> speech -> speaker, all overlapping.
-
-        `pieces` replaces the local model (a cloud answer): it is not held to the memories.
-
-        Each sentence must be grounded in the memories before it is spoken; the first one
-        that is not ends the answer (and if nothing was said yet, a hedge is said instead).
-        """
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str | None] = asyncio.Queue()
-        to_play: asyncio.Queue[Speech | None] = asyncio.Queue()
-        enough = threading.Event()  # stop generating: the rest will not be spoken
-        start = time.perf_counter()
-        first_token_s: list[float] = []
-        tokens = 0
-
-        def generate() -> None:
-            nonlocal tokens
-            try:
-                source = pieces or self.answerer.stream(messages, self.settings.max_tokens)
-                for piece in source:
-                    if control.cancel.is_set() or enough.is_set():
-                        break
-                    if not first_token_s:
-                        first_token_s.append(time.perf_counter() - start)
-                    tokens += 1
-                    loop.call_soon_threadsafe(queue.put_nowait, piece)
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, None)
-
-        async def speak_sentences() -> None:
-            splitter = SentenceSplitter()
-            spoken: list[str] = []
-
-            async def say(sentence: str) -> None:
-                if enough.is_set() or control.cancel.is_set():
-                    return
-                grounded = novel_grounding(sentence, question, sources)
-                if pieces is None and grounded < self.settings.min_grounding:
-                    enough.set()
-                    if spoken:
-                        return
-                    sentence = hedge(sources)
-                spoken.append(sentence)
-                await to_play.put(await self._synthesize(sentence, control))
-
-            while (piece := await queue.get()) is not None:
-                control.publish(AnswerToken(text=piece))
-                for sentence in splitter.feed(piece):
-                    await say(sentence)
-            for sentence in splitter.flush():
-                await say(sentence)
-            result.reply = " ".join(spoken)
-            await to_play.put(None)
-            generated = time.perf_counter() - start
-            first = first_token_s[0] if first_token_s else generated
-            result.timings_ms["first_token"] = first * 1000
-            result.timings_ms["answer"] = generated * 1000
-            control.publish(
-                AnswerDone(
-                    text=result.reply,
-                    backend=result.backend,
-                    first_token_s=first,
-                    seconds=generated,
-                    tokens=tokens,
-                )
-            )
-
-        async def play() -> None:
-            first = True
-            released = await control.released()
-            while (speech := await to_play.get()) is not None:
-                if not released or control.cancel.is_set():
-                    continue
-                if first:
-                    result.timings_ms["first_audio"] = (time.perf_counter() - start) * 1000
-                    first = False
-                await asyncio.to_thread(self.speaker.play, speech)
-
-        generator = asyncio.create_task(asyncio.to_thread(generate))
-        await asyncio.gather(speak_sentences(), play(), generator)
+        """The answer spoken as it is generated; each sentence held to `grounding` (a cloud
+        answer, with None, is not held to the memories)."""
+        stream = SpokenStream(
+            pieces,
+            grounding,
+            functools.partial(self._synthesize, control=control),
+            self.speaker,
+            control,
+            result.backend,
+            result.timings_ms,
+        )
+        result.reply = await stream.run()
         result.interrupted = control.cancel.is_set()
         if control.was_released:  # an abandoned speculation said nothing, so ends nothing
             control.publish(SpeakingDone(interrupted=result.interrupted))

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from secondself.answer.cloud import BackoffPolicy, CloudAnswerModel
+from secondself.answer.backoff import BackoffPolicy
+from secondself.answer.cloud_client import CloudAnswerModel
 from secondself.core.config import VISION_HANDLERS, Config
 from secondself.core.errors import ConfigError, SecondselfError, Stage
 from secondself.core.protocols import ChatMessage

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from secondself.answer.cloud import BackoffPolicy
+from secondself.answer.backoff import BackoffPolicy
 from secondself.core.config import WAKE_MODELS, Config
 from secondself.core.errors import UserError
 from secondself.core.names import check_name

@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from secondself.answer.cloud import CloudAnswerModel
+from secondself.answer.cloud_client import CloudAnswerModel
 from secondself.answer.pool import ModelPool, spec_for
+from secondself.answer.ports import SnapshotPort
 from secondself.answer.recall import PersonaMemory
-from secondself.answer.turn import Conversation, SnapshotPort, TurnSettings
+from secondself.answer.turn import Conversation, TurnSettings
 from secondself.core.bus import Bus
 from secondself.core.config import Config
 from secondself.core.errors import SecondselfError, Stage

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from secondself.answer.cloud import BackoffPolicy
+from secondself.answer.backoff import BackoffPolicy
 from secondself.answer.vision import captioner_for
 from secondself.core.bus import Bus
 from secondself.core.config import Config

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from secondself.answer.cloud import CloudAnswerModel
+from secondself.answer.cloud_client import CloudAnswerModel
 from secondself.answer.intent import Intent, recognize
 from secondself.answer.pool import ModelPool, spec_for
 from secondself.answer.turn import Conversation

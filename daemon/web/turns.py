@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from secondself.answer.local_model import Source
+from secondself.answer.prompt import Source
 from secondself.answer.score import personal_score
 from secondself.core.protocols import Embedder
 from secondself.memory.model import Kind, Memory, SearchFilter

@@ -21,18 +21,13 @@ from typing import Any
 
 import pytest
 
-from secondself.answer.cloud import (
-    ApiKey,
-    BackoffPolicy,
-    BreakerState,
-    CircuitBreaker,
-    CloudAnswerModel,
-    CloudError,
-    backoff_messages,
-    load_api_key,
-    start_backoff,
-)
-from secondself.answer.local_model import Source, Turn
+from secondself.answer.api_key import ApiKey, load_api_key
+from secondself.answer.backoff import BackoffPolicy, backoff_messages, start_backoff
+from secondself.answer.breaker import BreakerState, CircuitBreaker
+from secondself.answer.cloud_client import CloudAnswerModel
+from secondself.answer.cloud_errors import CloudError
+from secondself.answer.cloud_exchange import Request
+from secondself.answer.prompt import Source, Turn
 from secondself.core.bus import Bus
 from secondself.core.config import CloudConfig, load_config
 from secondself.core.errors import ConfigError, UserError
@@ -486,6 +481,13 @@ def test_no_key_sends_no_authorization(loopback: Loopback) -> None:
     assert "Authorization" not in loopback.received[0].headers
 
 
+def test_a_request_in_a_log_line_shows_no_key() -> None:
+    request = Request(
+        "127.0.0.1:9", "/v1/chat/completions", {"Authorization": f"Bearer {KEY}"}, b""
+    )
+    assert KEY not in repr(request) and "127.0.0.1:9" in repr(request)
+
+
 def test_key_from_environment_then_file(tmp_path: Path) -> None:
     keyfile = tmp_path / "key"
     keyfile.write_text(f"{KEY}\n")
@@ -533,7 +535,7 @@ NO_SOCKETS = """
 import sys
 opened = []
 sys.addaudithook(lambda event, args: opened.append(event) if event.startswith("socket.") else None)
-from secondself.answer.cloud import CloudAnswerModel
+from secondself.answer.cloud_client import CloudAnswerModel
 from secondself.core.config import load_config
 assert CloudAnswerModel.from_config(load_config(None, system_files=[])) is None
 assert not opened, opened

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from secondself.answer.cloud import ApiKey, CloudAnswerModel, CloudError
-from secondself.answer.local_model import Source
+from secondself.answer.api_key import ApiKey
+from secondself.answer.cloud_client import CloudAnswerModel
+from secondself.answer.cloud_errors import CloudError
+from secondself.answer.prompt import Source
 from secondself.core.bus import Bus
 from secondself.core.events import BackoffUsed, Event
 from secondself.core.protocols import ChatMessage

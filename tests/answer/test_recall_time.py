@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from secondself.answer.direct import listing_answer
-from secondself.answer.local_model import DONT_KNOW, Source
+from secondself.answer.phrases import DONT_KNOW
+from secondself.answer.prompt import Source
 from secondself.answer.question import asked
 from secondself.answer.recall import PersonaMemory, Recalled
 from secondself.answer.turn import Conversation

@@ -10,8 +10,9 @@ import pytest
 from secondself.answer.correction import corrected_fact
 from secondself.answer.direct import direct_answer, to_second_person
 from secondself.answer.intent import Intent
-from secondself.answer.local_model import Source
-from secondself.answer.turn import REPLIES, Conversation
+from secondself.answer.phrases import REPLIES
+from secondself.answer.prompt import Source
+from secondself.answer.turn import Conversation
 from secondself.core.bus import Bus
 from secondself.core.events import (
     AnswerDone,

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from secondself.answer.cloud import BackoffPolicy, CloudError
+from secondself.answer.backoff import BackoffPolicy
+from secondself.answer.cloud_errors import CloudError
 from secondself.answer.recall import PersonaMemory
 from secondself.answer.turn import Conversation
 from secondself.answer.vision import (

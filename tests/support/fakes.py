@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from secondself.answer.local_model import Source
+from secondself.answer.prompt import Source
 from secondself.core.bus import Bus
 from secondself.core.events import MemoryForgotten, MemorySaved
 from secondself.core.protocols import Audio, ChatMessage, Speech
