@@ -29,7 +29,8 @@ from secondself.core.config import Config
 from secondself.core.errors import SecondselfError, Stage
 from secondself.core.protocols import Embedder, Speaker, Synthesizer, Transcriber
 from secondself.household.personas import Persona, for_persona
-from secondself.household.users import Household, Route
+from secondself.household.routing import Route
+from secondself.household.users import Household
 from secondself.memory.store import MemoryStore
 from secondself.voice.tts import PiperSynthesizer
 from secondself.weights.manifest import ModelStore

@@ -20,7 +20,7 @@ from secondself.core.config import Config
 from secondself.core.events import ButtonPressed, DaemonReady
 from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Embedder, Speaker, Speech
 from secondself.household.personas import Persona, for_persona
-from secondself.household.users import Route
+from secondself.household.routing import Route
 from secondself.memory.embedding import load_embedder
 from secondself.memory.store import MemoryStore
 from secondself.service.app import App

@@ -19,7 +19,7 @@ import pytest
 from secondself.cli.main import main
 from secondself.core.bus import Bus
 from secondself.core.config import load_config
-from secondself.household.users import Route
+from secondself.household.routing import Route
 from secondself.service.app import App
 from secondself.service.conversations import Conversations, reload_settings
 from secondself.service.loading import Pipeline, load_pipeline

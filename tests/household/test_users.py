@@ -11,7 +11,8 @@ import pytest
 from secondself.cli.main import main
 from secondself.core.errors import UserError
 from secondself.household.personas import Persona
-from secondself.household.users import Household, Registry, Route, build_registry, route
+from secondself.household.routing import Registry, Route, build_registry, route
+from secondself.household.users import Household
 from secondself.memory.store import MemoryStore
 from tests.household.test_personas import CATALOG, DEFAULTS, persona
 from tests.memory.test_support import HashEmbedder
