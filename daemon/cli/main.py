@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from secondself.cli import registry as commands
 
-    for register in commands.REGISTRARS:
+    for register in commands.registrars():
         register(sub)
     return parser
 

@@ -32,7 +32,9 @@ def register_core(sub: Subparsers) -> None:
     p.set_defaults(handler=_config)
 
 
-def _registrars() -> list[Registrar]:
+def registrars() -> list[Registrar]:
+    """Every command's `register`, in the order `--help` lists them. Imported here, when the
+    parser is built, so a command module can import this one without a cycle."""
     from secondself.cli import (
         ask,
         correct,
@@ -62,5 +64,3 @@ def _registrars() -> list[Registrar]:
         web.register,
     ]
 
-
-REGISTRARS: list[Registrar] = _registrars()
