@@ -26,7 +26,7 @@ class Limits:
     media_bytes: int = media.MAX_BYTES  # a media member of an archive: what the store takes
     line_bytes: int = MiB  # a JSONL line: room for the longest memory, escaped
     total_bytes: int = 1024 * MiB  # all one import reads: it is held in memory until saved
-    members: int = 100_000  # files in a folder, members in an archive
+    members: int = 50_000  # files in a folder, members in an archive
     ratio: int = 100  # how many times its own size an archive may unpack to
 
 

@@ -216,6 +216,19 @@ def test_too_many_members_are_refused_before_they_are_read(tmp_path: Path) -> No
             importer.plan(path, "personal", few)
 
 
+def test_a_zip_file_list_too_long_is_refused_before_zipfile_reads_it(tmp_path: Path) -> None:
+    # zipfile holds ~430 bytes for each entry of the list, and reads as many as the list's
+    # size says; this one claims one entry in 64 KiB, the rest not even entries.
+    write_zip(tmp_path / "m.zip", [(importer.JSONL_NAME, Deflated(jsonl({"text": "x"})))])
+    data = bytearray((tmp_path / "m.zip").read_bytes())
+    end = data[-22:]
+    listed_at = struct.unpack_from("<L", end, 16)[0]
+    end[12:16] = struct.pack("<L", len(data) - 22 - listed_at + 65536)
+    (tmp_path / "m.zip").write_bytes(bytes(data[:-22]) + b"\0" * 65536 + bytes(end))
+    with pytest.raises(UserError, match="holds over 100 files"):  # 100 x 128 B of list
+        importer.plan(tmp_path / "m.zip", "personal", Limits(members=100))
+
+
 def test_an_archive_that_unpacks_too_far_is_refused_at_its_header(tmp_path: Path) -> None:
     spaces = b" " * MiB  # 20 MiB, under every other limit, from a 20 KiB archive
     write_tar_gz(tmp_path / "far.tar.gz", [(importer.JSONL_NAME, spaces, 20)])
