@@ -246,12 +246,12 @@ def _when(text: str | None, now: datetime, option: str) -> float | None:
     if text is None:
         return None
     match = _RELATIVE.match(text.strip().lower())
-    if match:
-        delta = timedelta(**{_UNITS[match[2]]: int(match[1])})
-        return (now - delta).timestamp()
     try:
+        if match:
+            delta = timedelta(**{_UNITS[match[2]]: int(match[1])})
+            return (now - delta).timestamp()
         return datetime.fromisoformat(text).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):  # not a time, or none a clock can show (99999999d)
         raise UserError(
             "bad-time",
             f"{option} {text!r}: use an ISO time (2025-01-31, 2025-01-31T18:00) or 30m, 2h, 7d",
@@ -261,15 +261,29 @@ def _when(text: str | None, now: datetime, option: str) -> float | None:
 
 def _import(args: argparse.Namespace, app: App) -> int:
     todo = importer.plan(args.path, app.persona)  # everything checked before any write
+    if todo.outside_links:
+        links = "link that leads" if len(todo.outside_links) == 1 else "links that lead"
+        print(
+            f"skipped {len(todo.outside_links)} {links} out of {args.path} (or nowhere): "
+            f"{_some(todo.outside_links)}",
+            file=sys.stderr,
+        )
     if not todo.items:
         print(f"nothing to import in {args.path}", file=sys.stderr)
         return 0
     with open_store(app, vectors=True, batch=True) as store:
-        ids = importer.run(store, todo, StderrProgress("importing"))
-    print(f"imported {len(ids)} memories from {args.path}")
+        done = importer.run(store, todo, StderrProgress("importing"))
+    print(f"imported {len(done.ids)} memories from {args.path}")
+    if done.already:
+        print(f"  {done.already} skipped: already imported")
     if todo.skipped:
-        print(f"  skipped {len(todo.skipped)} files: {', '.join(todo.skipped[:10])}")
+        print(f"  skipped {len(todo.skipped)} files: {_some(todo.skipped)}")
     return 0
+
+
+def _some(names: list[str], most: int = 10) -> str:
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 def _export(args: argparse.Namespace, app: App) -> int:
@@ -285,7 +299,10 @@ def _export(args: argparse.Namespace, app: App) -> int:
 
 
 def _line(m: Memory, extra: str = "") -> str:
-    when = datetime.fromtimestamp(m.created).strftime("%Y-%m-%d %H:%M")
+    try:
+        when = datetime.fromtimestamp(m.created).strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError):  # saved by an import that did not check
+        when = "????-??-?? ??:??"
     text = m.text.replace("\n", " ")
     text = text if len(text) <= 80 else text[:77] + "..."
     flags = "" if m.current else " (superseded)"

@@ -1,6 +1,6 @@
 """Export: a user's whole memory as one .tar.gz: memories.jsonl, the media files, a manifest.
 
-`secondself import` reads it back (see importer.py) to the same memories and search results.
+`secondself import` reads it back (importer.py, unpack.py) to the same memories and search results.
 The JSONL is streamed into the archive (two passes: size, then bytes) so a large memory
 never needs to fit in RAM, and no temporary copy is written outside the target folder.
 """
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from secondself.core.errors import Stage, UserError
-from secondself.memory.importer import JSONL_NAME
 from secondself.memory.model import Memory
 from secondself.memory.progress import Progress, silent
 from secondself.memory.store import MemoryStore
+from secondself.memory.unpack import JSONL_NAME
 
 FORMAT = "secondself-memories"
 VERSION = 1

@@ -14,6 +14,17 @@ DATETIME = 0x0132
 EXIF_IFD = 0x8769
 
 
+def taken_time(data: bytes) -> float | None:
+    """Unix time the photo was taken (its EXIF time read as local time), or None."""
+    taken = taken_at(data)
+    if taken is None:
+        return None
+    try:
+        return taken.timestamp()
+    except (ValueError, OverflowError, OSError):  # year 1: no local time to convert it by
+        return None
+
+
 def taken_at(data: bytes) -> datetime | None:
     """Naive local datetime the photo was taken, or None."""
     tiff = _tiff_block(data)

@@ -1,34 +1,35 @@
 """Reading memories in: folders of notes and photos, JSONL files, exported archives.
 
 Everything is read and checked first (`plan`), then saved (`run`): a bad file stops the
-import with a one-line error naming it, before anything is written.
+import with a one-line error naming it, before anything is written. How much one import
+may read is limited (limits.py); links out of a folder are not followed; and `run` skips
+what an earlier run of the same import saved, so running it again after a crash is safe.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import re
-import tarfile
-import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from secondself.core.errors import Stage, UserError
-from secondself.core.names import check_name
-from secondself.memory import exif, validate
+from secondself.memory import exif, imported, records, validate
+from secondself.memory.imported import Identity
+from secondself.memory.limits import LIMITS, Budget, Limits, lines, read_all
 from secondself.memory.media import IMAGE_EXTS
-from secondself.memory.model import Kind, MediaInput, NewMemory, Origin, Visibility
+from secondself.memory.model import Kind, MediaInput, NewMemory, Origin
 from secondself.memory.progress import Progress, silent
-from secondself.memory.store import MemoryStore
+from secondself.memory.records import NO_LINKS, Links, Record
+from secondself.memory.store import Clock, MemoryStore
+from secondself.memory.unpack import JSONL_NAME, open_archive
 
 NOTE_EXTS = frozenset({".md", ".markdown", ".txt", ".text"})
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 MAX_CHUNK_CHARS = 1500
-MAX_FILE_BYTES = 50 * 1024 * 1024
-JSONL_NAME = "memories.jsonl"
+CAPTION_BYTES = 4 * validate.MAX_CHARS  # the longest caption, in UTF-8
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _CAMERA_NAME = re.compile(r"^(img|dsc|dscn|pxl|photo|image|mvimg|p)[_-]?\d", re.IGNORECASE)
@@ -37,38 +38,42 @@ _CAMERA_NAME = re.compile(r"^(img|dsc|dscn|pxl|photo|image|mvimg|p)[_-]?\d", re.
 @dataclass
 class ImportPlan:
     items: list[NewMemory] = field(default_factory=list)
+    identities: list[Identity] = field(default_factory=list)  # to find them once saved
     # For JSONL/archives: the record ids, so corrections, supersede links and quotes
     # between imported memories can be restored after the new ids are known.
-    record_ids: list[int | None] = field(default_factory=list)
-    corrects: list[int | None] = field(default_factory=list)
-    superseded_by: list[int | None] = field(default_factory=list)
-    quotes: list[list[int]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    links: list[Links] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files of kinds that are not imported
+    outside_links: list[str] = field(default_factory=list)  # links out of it (or to nothing)
 
-    def append(self, item: NewMemory, record: dict[str, Any] | None = None) -> None:
+    def append(self, item: NewMemory, links: Links = NO_LINKS, timed: bool = False) -> None:
+        self.identities.append(imported.identity(item, timed))
         self.items.append(item)
-        record = record or {}
-        self.record_ids.append(_opt_int(record.get("id")))
-        self.corrects.append(_opt_int(record.get("corrects")))
-        self.superseded_by.append(_opt_int(record.get("superseded_by")))
-        self.quotes.append([int(q) for q in record.get("quotes", []) if isinstance(q, int)])
+        self.links.append(links)
 
 
-def plan(path: Path, persona: str) -> ImportPlan:
-    """Read and check everything under `path` (folder, notes file, JSONL or archive)."""
+@dataclass(frozen=True, slots=True)
+class Imported:
+    ids: list[int]  # the memories saved now, in plan order
+    already: int  # planned memories an earlier run of the same import had saved
+
+
+def plan(path: Path, persona: str, limits: Limits = LIMITS, clock: Clock = time.time) -> ImportPlan:
+    """Read and check everything under `path` (folder, notes file, JSONL or archive).
+
+    `clock`: the store's; no memory may be dated more than a day after it says now.
+    """
     if not path.exists():
         raise UserError("import-missing", f"nothing to import at {path}", Stage.MEMORY)
-    result = ImportPlan()
+    reader = _Reader(persona, Budget(limits), clock())
     if path.is_dir():
-        _plan_folder(path, persona, result)
-    elif path.name.lower().endswith(ARCHIVE_SUFFIXES):
-        _plan_archive(path, persona, result)
-    elif path.suffix.lower() == ".jsonl":
-        _plan_jsonl(_read(path), str(path), persona, result, media=None)
-    elif path.suffix.lower() in NOTE_EXTS:
-        _plan_notes(path, path.name, persona, result)
-    elif path.suffix.lower().lstrip(".") in IMAGE_EXTS:
-        _plan_photo(path, path.name, persona, result)
+        reader.folder(path)
+        return reader.result
+    suffix = path.suffix.lower()
+    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        reader.archive(path)
+    elif suffix == ".jsonl" or suffix in NOTE_EXTS or suffix.lstrip(".") in IMAGE_EXTS:
+        reader.budget.declare(path.stat().st_size, limits.file_bytes, str(path))
+        reader.file(path, path.name if suffix != ".jsonl" else str(path))
     else:
         raise UserError(
             "import-unknown-type",
@@ -76,77 +81,204 @@ def plan(path: Path, persona: str) -> ImportPlan:
             ".jsonl or an exported archive (.tar.gz/.zip)",
             Stage.MEMORY,
         )
-    return result
+    return reader.result
 
 
-def run(store: MemoryStore, todo: ImportPlan, progress: Progress = silent) -> list[int]:
-    """Save a checked plan; returns the new ids, in plan order."""
-    ids = store.add(todo.items, progress=progress)
-    by_record = {r: new for r, new in zip(todo.record_ids, ids, strict=True) if r is not None}
-    for new, corr, sup in zip(ids, todo.corrects, todo.superseded_by, strict=True):
-        c, s = by_record.get(corr) if corr else None, by_record.get(sup) if sup else None
-        if c is not None or s is not None:
-            store.set_links(new, c, s)
-    for new, quoted in zip(ids, todo.quotes, strict=True):
-        mapped = [by_record[q] for q in quoted if q in by_record]
-        if mapped:
-            store.link_sources(new, mapped)
-    return ids
+def run(store: MemoryStore, todo: ImportPlan, progress: Progress = silent) -> Imported:
+    """Save a checked plan, less what an earlier run of it saved; links restored."""
+    earlier = imported.already(store.db, todo.identities)
+    new = store.add(
+        [item for item, old in zip(todo.items, earlier, strict=True) if old is None],
+        progress=progress,
+    )
+    fresh = iter(new)
+    ids = [next(fresh) if old is None else old for old in earlier]
+    _restore_links(store, todo.links, ids, earlier)
+    return Imported(ids=new, already=len(ids) - len(new))
 
 
-# --- folders, notes, photos -------------------------------------------------------------
-
-
-def _plan_folder(root: Path, persona: str, result: ImportPlan) -> None:
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root))
-    photos = {p for p in files if p.suffix.lower().lstrip(".") in IMAGE_EXTS}
-    photo_stems = {p.with_suffix("") for p in photos}
-    for path in files:
-        rel = path.relative_to(root).as_posix()
-        ext = path.suffix.lower()
-        if ext.lstrip(".") in IMAGE_EXTS:
-            _plan_photo(path, rel, persona, result)
-        elif ext == ".txt" and path.with_suffix("") in photo_stems | photos:
-            continue  # a photo's caption, read with the photo
-        elif ext in NOTE_EXTS:
-            _plan_notes(path, rel, persona, result)
-        elif ext == ".jsonl":
-            _plan_jsonl(_read(path), rel, persona, result, media=None)
-        else:
-            result.skipped.append(rel)
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
-def _read(path: Path) -> bytes:
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise UserError(
-            "import-too-big",
-            f"{path} is {size:,} bytes, over the import limit of {MAX_FILE_BYTES:,}; "
-            "nothing was imported",
-            Stage.MEMORY,
+def _restore_links(
+    store: MemoryStore, links: list[Links], ids: list[int], earlier: list[int | None]
+) -> None:
+    by_record = {link.id: new for link, new in zip(links, ids, strict=True) if link.id is not None}
+    for link, memory_id, old in zip(links, ids, earlier, strict=True):
+        corrects = by_record.get(link.corrects) if link.corrects is not None else None
+        superseded_by = (
+            by_record.get(link.superseded_by) if link.superseded_by is not None else None
         )
-    return path.read_bytes()
+        if corrects is not None or superseded_by is not None:
+            # One an earlier run saved keeps the links it has now (set since, maybe).
+            had = store.get(memory_id) if old is not None else None
+            if had is None or (had.corrects, had.superseded_by) == (None, None):
+                store.set_links(memory_id, corrects, superseded_by)
+        quoted = [by_record[q] for q in link.quotes if q in by_record]
+        if quoted:
+            store.link_sources(memory_id, quoted)  # already there: left as it is
 
 
-def _plan_notes(path: Path, rel: str, persona: str, result: ImportPlan) -> None:
-    text = validate.decode_text(_read(path), rel)
-    created = path.stat().st_mtime
-    for line, chunk in chunk_markdown(text):
-        result.append(
+class _Reader:
+    """One plan's reading: for whom, within which budget, and what it found."""
+
+    def __init__(self, persona: str, budget: Budget, now: float) -> None:
+        self.persona = persona
+        self.budget = budget
+        self.now = now
+        self.result = ImportPlan()
+
+    # --- folders, notes, photos ----------------------------------------------------------
+
+    def folder(self, root: Path) -> None:
+        files = self._walk(root)
+        for path in files:  # every size first: a folder too big is refused before reading
+            self.budget.declare(path.stat().st_size, self.budget.limits.file_bytes, str(path))
+        photos = {p for p in files if p.suffix.lower().lstrip(".") in IMAGE_EXTS}
+        captions = {p.with_suffix("") for p in photos} | photos
+        for path in files:
+            rel = path.relative_to(root).as_posix()
+            ext = path.suffix.lower()
+            if ext == ".txt" and path.with_suffix("") in captions:
+                continue  # a photo's caption, read with the photo
+            if ext in NOTE_EXTS or ext == ".jsonl" or ext.lstrip(".") in IMAGE_EXTS:
+                self.file(path, rel, inside=root)
+            else:
+                self.result.skipped.append(rel)
+
+    def _walk(self, root: Path) -> list[Path]:
+        """The files under `root` to read, sorted: hidden ones left out, and links leading
+        out of it skipped (and reported). A linked folder is never entered: what it holds
+        inside `root` is read under its own name."""
+        found: list[Path] = []
+        for folder, dirs, names in os.walk(root):
+            here = Path(folder)
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for path in (here / name for name in dirs + names if not name.startswith(".")):
+                if path.is_symlink() and not leads_inside(path, root):
+                    self.result.outside_links.append(path.relative_to(root).as_posix())
+                elif path.is_file():  # not a folder, a pipe or a broken link
+                    self.budget.member(str(root))
+                    found.append(path)
+        self.result.outside_links.sort()
+        return sorted(found)
+
+    def file(self, path: Path, where: str, inside: Path | None = None) -> None:
+        """One notes file, photo or JSONL file (its size already declared)."""
+        ext = path.suffix.lower()
+        if ext == ".jsonl":
+            with path.open("rb") as f:
+                for record in self._records(lines(f, where, self.budget), where, False):
+                    self.result.append(record.item, record.links, record.timed)
+        elif ext.lstrip(".") in IMAGE_EXTS:
+            self._photo(path, where, inside)
+        else:
+            self._notes(path, where)
+
+    def _read(self, path: Path, where: str) -> bytes:
+        with path.open("rb") as f:
+            return read_all(f, self.budget.limits.file_bytes, where, self.budget)
+
+    def _file_time(self, path: Path) -> float | None:
+        """A file's modification time, or None (the time of saving) if it is out of range."""
+        mtime = path.stat().st_mtime
+        return mtime if validate.time_ok(mtime, self.now) else None
+
+    def _notes(self, path: Path, rel: str) -> None:
+        text = validate.decode_text(self._read(path, rel), rel)
+        created = self._file_time(path)
+        for line, chunk in chunk_markdown(text):
+            self.result.append(
+                NewMemory(
+                    text=chunk,
+                    kind=Kind.DOCUMENT_CHUNK,
+                    persona=self.persona,
+                    source=Origin.IMPORT,
+                    provenance=f"{rel}:{line}",
+                    created=created,
+                    check_supersede=False,
+                )
+            )
+
+    def _photo(self, path: Path, rel: str, inside: Path | None) -> None:
+        data = self._read(path, rel)
+        if not data:
+            raise UserError("import-empty", f"{rel} is empty; nothing was imported", Stage.MEMORY)
+        taken = exif.taken_time(data)
+        if taken is None or not validate.time_ok(taken, self.now):
+            taken = self._file_time(path)  # no EXIF time, or one that cannot be right
+        self.result.append(
             NewMemory(
-                text=chunk,
-                kind=Kind.DOCUMENT_CHUNK,
-                persona=persona,
+                text=validate.clean_text(caption_for(path, inside), "caption"),
+                kind=Kind.IMAGE,
+                persona=self.persona,
                 source=Origin.IMPORT,
-                provenance=f"{rel}:{line}",
-                created=created,
+                provenance=rel,
+                created=taken,
+                media=MediaInput(data, path.suffix.lower().lstrip(".")),
                 check_supersede=False,
             )
         )
+
+    # --- JSONL and archives ----------------------------------------------------------------
+
+    def _records(
+        self, numbered: Iterable[tuple[int, bytes]], where: str, archived: bool
+    ) -> list[Record]:
+        found: list[Record] = []
+        for n, line in numbered:
+            record = records.parse(line, f"{where}:{n}", self.persona, archived, self.now)
+            if record is not None:
+                found.append(record)
+        return found
+
+    def archive(self, path: Path) -> None:
+        where = f"{path.name}:{JSONL_NAME}"
+        with open_archive(path, self.budget) as archive:
+            found = self._records(archive.lines(JSONL_NAME), where, archived=True)
+            media = archive.read({r.media for r in found if r.media is not None})
+        for record in found:
+            try:
+                self.result.append(_with_media(record, media), record.links, record.timed)
+            except UserError as exc:  # the media's name and bytes, checked now they are read
+                raise UserError(exc.code, f"{record.where}: {exc.message}", Stage.MEMORY) from None
+
+
+def _with_media(record: Record, media: dict[str, bytes]) -> NewMemory:
+    if record.media is None:
+        return record.item
+    data = media[record.media]
+    if not data:
+        raise UserError("import-empty", f"{record.media} is empty", Stage.MEMORY)
+    return replace(record.item, media=MediaInput(data, Path(record.media).suffix.lstrip(".")))
+
+
+def leads_inside(path: Path, folder: Path) -> bool:
+    """Whether `path`, links followed, is inside `folder` (a loop or a dead end is not)."""
+    try:
+        return path.resolve(strict=True).is_relative_to(folder.resolve(strict=True))
+    except (OSError, RuntimeError):  # RuntimeError: a link loop
+        return False
+
+
+def caption_for(path: Path, inside: Path | None = None) -> str:
+    """A sidecar file's text (photo.txt or photo.jpg.txt), else words from the file name.
+
+    With `inside`, a sidecar that is a link leading out of that folder is not read.
+    """
+    for sidecar in (path.with_suffix(".txt"), path.with_name(path.name + ".txt")):
+        if not sidecar.is_file() or (inside is not None and not leads_inside(sidecar, inside)):
+            continue
+        with sidecar.open("rb") as f:  # its own small limit: at most one memory's text
+            data = read_all(f, CAPTION_BYTES, str(sidecar), Budget())
+        text = validate.decode_text(data, str(sidecar)).strip()
+        if text:
+            return text
+    stem = path.stem
+    if _CAMERA_NAME.match(stem):
+        return f"photo {stem}"
+    words = re.sub(r"[_\-.]+", " ", stem).strip()
+    return words or f"photo {path.name}"
+
+
+# --- notes to chunks ---------------------------------------------------------------------
 
 
 def chunk_markdown(text: str) -> list[tuple[int, str]]:
@@ -206,167 +338,3 @@ def _split_long(body: str) -> Iterator[str]:
         piece = f"{piece} {sentence}" if piece else sentence
     if piece:
         yield piece
-
-
-def _plan_photo(path: Path, rel: str, persona: str, result: ImportPlan) -> None:
-    data = _read(path)
-    caption = caption_for(path)
-    taken = exif.taken_at(data)
-    created = taken.timestamp() if taken is not None else path.stat().st_mtime
-    result.append(
-        NewMemory(
-            text=validate.clean_text(caption, "caption"),
-            kind=Kind.IMAGE,
-            persona=persona,
-            source=Origin.IMPORT,
-            provenance=rel,
-            created=created,
-            media=MediaInput(data, path.suffix.lower().lstrip(".")),
-            check_supersede=False,
-        )
-    )
-
-
-def caption_for(path: Path) -> str:
-    """A sidecar file's text (photo.txt or photo.jpg.txt), else words from the file name."""
-    for sidecar in (path.with_suffix(".txt"), path.with_name(path.name + ".txt")):
-        if sidecar.is_file():
-            text = validate.decode_text(_read(sidecar), str(sidecar)).strip()
-            if text:
-                return text
-    stem = path.stem
-    if _CAMERA_NAME.match(stem):
-        return f"photo {stem}"
-    words = re.sub(r"[_\-.]+", " ", stem).strip()
-    return words or f"photo {path.name}"
-
-
-# --- JSONL and archives ------------------------------------------------------------------
-
-MediaReader = Callable[[str], bytes]
-
-
-def _plan_jsonl(
-    data: bytes, where: str, persona: str, result: ImportPlan, media: MediaReader | None
-) -> None:
-    text = validate.decode_text(data, where)
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(
-                "import-bad-json", f"{where}:{n}: not valid JSON ({exc.msg})", Stage.MEMORY
-            ) from None
-        if not isinstance(record, dict):
-            raise UserError("import-bad-json", f"{where}:{n}: expected a JSON object", Stage.MEMORY)
-        try:
-            item = _record_to_item(record, persona, media, archived=media is not None)
-        except UserError as exc:
-            raise UserError(exc.code, f"{where}:{n}: {exc.message}", Stage.MEMORY) from None
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UserError("import-bad-record", f"{where}:{n}: {exc}", Stage.MEMORY) from None
-        result.append(item, record)
-
-
-def _record_to_item(
-    record: dict[str, Any], persona: str, media: MediaReader | None, archived: bool
-) -> NewMemory:
-    text = record.get("text")
-    if not isinstance(text, str):
-        raise UserError("import-bad-record", 'a memory needs a "text" string', Stage.MEMORY)
-    kind = Kind(record.get("kind", Kind.NOTE))
-    media_input = None
-    if record.get("media"):
-        if media is None:
-            raise UserError(
-                "import-bad-record", '"media" is only read from an exported archive', Stage.MEMORY
-            )
-        name = str(record["media"])
-        media_input = MediaInput(media(name), Path(name).suffix.lstrip("."))
-    return NewMemory(
-        text=validate.clean_text(text),
-        kind=kind,
-        persona=check_name("persona", str(record.get("persona", persona))),
-        visibility=Visibility(record.get("visibility", Visibility.PRIVATE)),
-        source=Origin(record.get("source", Origin.IMPORT)),
-        provenance=str(record.get("provenance", "")),
-        created=_time(record.get("created")),
-        valid_from=_time(record.get("valid_from")),
-        valid_to=_time(record.get("valid_to")),
-        media=media_input,
-        # Archives carry their own supersede history; plain JSONL facts are checked.
-        check_supersede=not archived and "valid_to" not in record,
-    )
-
-
-def _time(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"not a time: {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value).timestamp()
-        except ValueError:
-            raise ValueError(f"not an ISO 8601 time: {value!r}") from None
-    raise ValueError(f"not a time: {value!r}")
-
-
-def _opt_int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _plan_archive(path: Path, persona: str, result: ImportPlan) -> None:
-    name = path.name.lower()
-    try:
-        if name.endswith(".zip"):
-            with zipfile.ZipFile(path) as zf:
-                members = set(zf.namelist())
-
-                def read_zip(member: str) -> bytes:
-                    if member not in members:
-                        raise UserError(
-                            "import-bad-archive", f"{path} lacks {member}", Stage.MEMORY
-                        )
-                    return zf.read(member)
-
-                _plan_jsonl(
-                    read_zip(JSONL_NAME),
-                    f"{path.name}:{JSONL_NAME}",
-                    persona,
-                    result,
-                    media=read_zip,
-                )
-            return
-        with tarfile.open(path) as tf:
-
-            def read_tar(member: str) -> bytes:
-                try:
-                    info = tf.getmember(member)
-                except KeyError:
-                    raise UserError(
-                        "import-bad-archive", f"{path} lacks {member}", Stage.MEMORY
-                    ) from None
-                stream = tf.extractfile(info) if info.isfile() else None
-                if stream is None:
-                    raise UserError(
-                        "import-bad-archive", f"{path}: {member} is not a file", Stage.MEMORY
-                    )
-                return stream.read()
-
-            _plan_jsonl(
-                read_tar(JSONL_NAME), f"{path.name}:{JSONL_NAME}", persona, result, media=read_tar
-            )
-    except (
-        tarfile.TarError,
-        zipfile.BadZipFile,
-        EOFError,
-        OSError,
-    ) as exc:
-        raise UserError(
-            "import-bad-archive", f"{path} is not a readable archive: {exc}", Stage.MEMORY
-        ) from None

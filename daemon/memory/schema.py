@@ -118,7 +118,22 @@ def _v4_kind_index(db: apsw.Connection) -> None:
     db.execute("CREATE INDEX memories_kind ON memories (kind, created)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_memories, _v2_vectors, _v3_validity, _v4_kind_index)
+def _v5_import_lookup(db: apsw.Connection) -> None:
+    # An import run again skips what an earlier run saved, found by persona, provenance
+    # and the start of the text: a short key, though a memory may be 32,000 characters.
+    # imported.py looks memories up with this very expression.
+    db.execute(
+        "CREATE INDEX memories_imported ON memories (persona, provenance, substr(text, 1, 64))"
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_memories,
+    _v2_vectors,
+    _v3_validity,
+    _v4_kind_index,
+    _v5_import_lookup,
+)
 LATEST = len(MIGRATIONS)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from secondself.core.errors import Stage, UserError
 
 MAX_CHARS = 32_000  # a memory is a note; long documents are imported, which splits them
+EARLIEST = 0.0  # 1970-01-01: listings and the page show times from there
+AHEAD = 86_400.0  # a day past now: clocks and time zones differ; further is a mistake
 
 
 def clean_text(text: str, what: str = "memory") -> str:
@@ -26,6 +30,23 @@ def clean_text(text: str, what: str = "memory") -> str:
             Stage.MEMORY,
         )
     return stripped
+
+
+def time_ok(seconds: float, now: float) -> bool:
+    """Whether a memory can have this time: finite, from 1970-01-01 to a day after `now`."""
+    return math.isfinite(seconds) and EARLIEST <= seconds <= now + AHEAD
+
+
+def check_time(seconds: float, what: str, now: float, given: str = "") -> float:
+    """`seconds` if `time_ok`, else UserError naming `what` ("created") and the `given` value."""
+    if not time_ok(seconds, now):
+        raise UserError(
+            "memory-bad-time",
+            f'"{what}" is {given or repr(seconds)}: a time must lie between 1970-01-01 and '
+            "tomorrow",
+            Stage.MEMORY,
+        )
+    return seconds
 
 
 def _control_fraction(text: str) -> float:

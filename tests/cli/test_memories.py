@@ -58,3 +58,31 @@ def test_forget_without_a_terminal_needs_no_answer(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "use an ISO time" in r.stderr and r.stderr.count("\n") == 1
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "secondself", "--home", str(home), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_memories_lists_a_time_saved_before_imports_checked_times(tmp_path: Path) -> None:
+    with MemoryStore.open(tmp_path / "users" / "default", HashEmbedder()) as store:
+        store.remember("imported with created: Infinity", created=float("inf"))
+        store.remember("the gate code is 4411", created=1.7e9)
+    r = _cli(tmp_path, "memories")
+    assert r.returncode == 0, r.stderr
+    assert "????-??-?? ??:??" in r.stdout and "imported with created: Infinity" in r.stdout
+    assert "the gate code is 4411" in r.stdout
+
+
+def test_forget_since_a_time_no_clock_can_show_is_one_line(tmp_path: Path) -> None:
+    _seed(tmp_path)
+    for since in ("99999999d", "0001-01-01"):
+        r = _cli(tmp_path, "forget", "--since", since)
+        assert r.returncode == 2 and "use an ISO time" in r.stderr, r.stderr
+        assert r.stderr.count("\n") == 1
