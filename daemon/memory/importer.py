@@ -23,8 +23,9 @@ from secondself.memory.media import IMAGE_EXTS
 from secondself.memory.model import Kind, MediaInput, NewMemory, Origin
 from secondself.memory.progress import Progress, silent
 from secondself.memory.records import NO_LINKS, Links, Record
-from secondself.memory.store import Clock, MemoryStore
+from secondself.memory.store import MemoryStore
 from secondself.memory.unpack import JSONL_NAME, open_archive
+from secondself.memory.write import Clock
 
 NOTE_EXTS = frozenset({".md", ".markdown", ".txt", ".text"})
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")

@@ -35,7 +35,7 @@ def test_wheel_holds_secondself_and_hw_only(wheel: Path) -> None:
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"secondself"}
     assert "secondself/hw/__init__.py" in names
-    assert "secondself/default_config.toml" in names
+    assert "secondself/core/default_config.toml" in names
     assert "secondself/py.typed" in names
     for page in ("index.html", "app.js", "style.css"):  # the web page is package data
         assert f"secondself/web/static/{page}" in names
