@@ -32,7 +32,7 @@ from secondself.memory.progress import StderrProgress
 from secondself.memory.store import MemoryStore, forget_user
 from secondself.service.app import App
 
-_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_RELATIVE = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -245,7 +245,7 @@ def _confirm(question: str, yes: bool) -> bool:
 def _when(text: str | None, now: datetime, option: str) -> float | None:
     if text is None:
         return None
-    match = _RELATIVE.match(text.strip().lower())
+    match = _RELATIVE.fullmatch(text.strip().lower())
     if match:
         delta = timedelta(**{_UNITS[match[2]]: int(match[1])})
         return (now - delta).timestamp()

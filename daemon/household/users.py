@@ -121,7 +121,7 @@ class Household:
         found: set[str] = set()
         if self.users_dir.is_dir():
             for entry in self.users_dir.iterdir():
-                if NAME_PATTERN.match(entry.name) and entry.is_dir() and not entry.is_symlink():
+                if NAME_PATTERN.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
                     found.add(entry.name)
         found.discard(DEFAULT_USER)
         return [DEFAULT_USER, *sorted(found)]

@@ -13,13 +13,13 @@ from secondself.memory.model import MediaInput
 
 MEDIA_DIR = "media"
 MAX_BYTES = 64 * 1024 * 1024
-_EXT = re.compile(r"^[a-z0-9]{1,8}$")
+_EXT = re.compile(r"[a-z0-9]{1,8}")
 IMAGE_EXTS = frozenset({"jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "heic"})
 
 
 def relative_path(data: bytes, ext: str) -> str:
     ext = ext.lower().lstrip(".")
-    if not _EXT.match(ext):
+    if not _EXT.fullmatch(ext):
         raise UserError("media-ext", f"unsupported media file extension {ext!r}", Stage.MEMORY)
     digest = hashlib.sha256(data).hexdigest()
     return f"{MEDIA_DIR}/{digest[:2]}/{digest}.{ext}"
