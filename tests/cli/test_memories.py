@@ -58,3 +58,25 @@ def test_forget_without_a_terminal_needs_no_answer(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "use an ISO time" in r.stderr and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("given", ["99999999999999999999999", "9223372036854775808", "-1", "abc"])
+def test_forget_an_id_no_memory_can_have_is_one_line_and_changes_nothing(
+    tmp_path: Path, given: str
+) -> None:
+    ids = _seed(tmp_path)
+    db = tmp_path / "users" / "default" / "memory.db"
+    before = db.read_bytes()
+    r = subprocess.run(
+        [sys.executable, "-m", "secondself", "--home", str(tmp_path), "forget", given, "--yes"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("secondself: ") and r.stderr.count("\n") == 1
+    assert "Traceback" not in r.stderr and given in r.stderr
+    assert db.read_bytes() == before
+    with MemoryStore.open(tmp_path / "users" / "default") as store:
+        assert [m.id for m in store.iterate()] == ids
