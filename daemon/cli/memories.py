@@ -17,7 +17,7 @@ from typing import Any
 from secondself.cli.registry import Subparsers
 from secondself.core.errors import Stage, UserError
 from secondself.core.protocols import Embedder
-from secondself.memory import archive, importer
+from secondself.memory import archive, importer, validate
 from secondself.memory.media import IMAGE_EXTS
 from secondself.memory.model import (
     Kind,
@@ -115,6 +115,7 @@ def _remember(args: argparse.Namespace, app: App) -> int:
         raise UserError("remember-caption", "--caption goes with --image FILE", Stage.MEMORY)
     if kind is Kind.CORRECTION and args.corrects is None:
         raise UserError("remember-correction", "a correction needs --corrects ID", Stage.MEMORY)
+    text = validate.clean_text(text)  # before the embedding model loads
     with open_store(app, vectors=True) as store:
         if args.corrects is not None and not store.get(args.corrects).visible_to(app.persona):
             raise UserError("memory-unknown-id", f"no memory with id {args.corrects}", Stage.MEMORY)
@@ -159,6 +160,7 @@ def _memories(args: argparse.Namespace, app: App) -> int:
     )
     limit = max(1, args.limit)
     if args.search is not None:
+        validate.check_unicode(args.search, "search")
         with open_store(app, vectors=True) as store:
             results = store.search(args.search, where, limit)
         if args.json:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import logging
 import os
 import socket
 import stat
@@ -516,6 +517,50 @@ def test_bad_input_is_a_one_line_error_and_changes_nothing(page: Page) -> None:
     assert_error(page.call("PUT", "/api/memories", {"text": "x"}), 405)
     assert page.store().count() == before
     assert [m.visibility for m in page.store().recent(SearchFilter("personal"))] == ["private"]
+
+
+def test_hostile_bodies_are_a_400_never_a_traceback(
+    page: Page, caplog: pytest.LogCaptureFixture
+) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000  # under the body limit, past Python's recursion
+    assert_error(page.call("POST", "/api/memories", raw=deep), 400, "bad-json")
+    nested = b'{"text": "x", "extra": ' + b"[" * 100 + b"]" * 100 + b"}"
+    assert_error(page.call("POST", "/api/memories", raw=nested), 400, "bad-json")
+    lone = b'{"text": "my pin is \\ud800"}'  # a lone surrogate: no UTF-8 can hold it
+    assert_error(page.call("POST", "/api/memories", raw=lone), 400, "text-not-unicode")
+    assert not (page.home / "users" / "default" / "memory.db").exists()
+    dog = page.remember("My dog is called Biscuit")
+    PersonaMemory(page.store(), "personal").remember_turn(
+        "What is my dog called?", "Your dog is called Biscuit.", [dog]
+    )
+    before = page.store().count()
+    assert_error(page.call("POST", "/api/correct", raw=lone), 400, "text-not-unicode")
+    assert page.store().count() == before and page.store().get(dog).current
+    brackets = '{"text": "' + "[{" * 40 + ' and a quote \\" inside"}'
+    assert page.call("POST", "/api/memories", raw=brackets.encode()).status == 201  # only text
+    assert page.store().count() == before + 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_correction_is_saved_word_for_word_never_as_a_regex_template(
+    page: Page, caplog: pytest.LogCaptureFixture
+) -> None:
+    for fact, question, answer, said in (
+        (
+            "My dog is called Biscuit",
+            "What is my dog called?",
+            "Your dog is called Biscuit.",
+            "\\9",
+        ),
+        ("My cat is called Tom", "What is my cat called?", "Your cat is called Tom.", "\\g<0>"),
+    ):
+        wrong = page.remember(fact)
+        PersonaMemory(page.store(), "personal").remember_turn(question, answer, [wrong])
+        reply = page.call("POST", "/api/correct", {"text": said})
+        assert reply.status == 201, reply.body
+        assert reply.json["corrects"] == wrong
+        assert reply.json["text"] == fact.rsplit(" ", 1)[0] + f" {said}"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(page: Page) -> None:
