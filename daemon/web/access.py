@@ -12,7 +12,9 @@ service's user and root. `secondself web` prints the page's link with it.
   line, log or Referer holds it), and no cookie is used: a browser sends a cookie for
   127.0.0.1 to every port there, so any local web server the user visits would get it.
 
-The comparison is in constant time. `/metrics` needs no token: it holds no private text.
+The comparison is in constant time. `/metrics` holds no private text: it needs no token
+when the Host names this server (a scrape on this machine), and takes it from a scraper on
+another host, whatever name that gives the device.
 Deleting the file and restarting the daemon makes a new token (every browser must then
 open the new link).
 

@@ -188,13 +188,28 @@ def test_the_page_its_script_and_style_are_served_with_a_strict_policy(page: Pag
 
 def test_metrics_are_still_served_beside_the_page(page: Page) -> None:
     page.bus.publish(Transcript(text="hello", duration_s=1.0, seconds=0.2))
-    reply = page.call(
-        "GET", "/metrics", headers={"Host": "prometheus.lan:8765", "Authorization": None}
-    )  # no token: Prometheus scrapes as ever
-    assert reply.status == 200
-    assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert scrape(reply.body.decode().splitlines())["secondself_turns_total"] == 1
+    for host in (f"127.0.0.1:{page.port}", "localhost", "[::1]:8765"):
+        reply = page.call("GET", "/metrics", headers={"Host": host, "Authorization": None})
+        assert reply.status == 200  # a scrape on this machine needs no token
+        assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert scrape(reply.body.decode().splitlines())["secondself_turns_total"] == 1
+    # Prometheus on another host names the device as it likes, and sends the token.
+    remote = page.call("GET", "/metrics", headers={"Host": "prometheus.lan:8765"})
+    assert remote.status == 200
+    assert scrape(remote.body.decode().splitlines())["secondself_turns_total"] == 1
     assert page.call("POST", "/metrics", raw=b"").status == 405
+
+
+def test_metrics_refuse_another_host_name_without_the_token_dns_rebinding(page: Page) -> None:
+    page.bus.publish(Transcript(text="hello", duration_s=1.0, seconds=0.2))
+    for headers in (
+        {"Host": f"evil.example:{page.port}", "Authorization": None},
+        {"Host": "prometheus.lan:8765", "Authorization": None},
+        {"Host": "evil.example", "Authorization": f"Bearer {'A' * len(page.token)}"},
+    ):
+        reply = page.call("GET", "/metrics", headers=headers)
+        assert_error(reply, 421, "wrong-host")
+        assert b"secondself_turns_total" not in reply.body
 
 
 # --- memories -----------------------------------------------------------------------------
