@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from secondself.core.errors import Stage, UserError
+from secondself.core.paths import private_dir
 from secondself.memory.model import MediaInput
 
 MEDIA_DIR = "media"
@@ -39,9 +40,9 @@ def write(user_dir: Path, media: MediaInput) -> tuple[str, bool]:
     path = user_dir / rel
     if path.is_file():
         return rel, False  # same content already stored: content addressing dedupes
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         f.write(media.data)
         f.flush()
         os.fsync(f.fileno())

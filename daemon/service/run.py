@@ -27,6 +27,7 @@ from secondself.service.conversations import reload_settings
 from secondself.service.heap import release_periodically
 from secondself.service.loading import listener_settings
 from secondself.service.metrics import Metrics
+from secondself.service.private_home import keep_home_private
 from secondself.service.sdnotify import Notifier, keep_alive, watchdog_interval
 from secondself.service.session import Session, start_session
 from secondself.web.http import HttpServer
@@ -91,6 +92,7 @@ def run_daemon(app: App, as_json: bool = False, demo_if_no_mic: bool = False) ->
     page, SIGHUP reloads); with `demo_if_no_mic` and no microphone, the spoken demo instead."""
     from secondself.voice.audio import MicrophoneSupervisor, SoundDeviceSpeaker, list_devices
 
+    keep_home_private(app.home)  # before anything is written there
     if demo_if_no_mic and not any(d.inputs > 0 for d in list_devices()):
         from secondself.service.demo import run_demo
 

@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from secondself.core.errors import SecondselfError, UserError
+from secondself.core.paths import private_dir
 from secondself.web.guard import WILDCARDS
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def _read(path: Path) -> str:
 
 
 def _create(path: Path, replace: bool = False) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
