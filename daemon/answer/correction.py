@@ -15,6 +15,7 @@ from secondself.answer.prompt import Source
 from secondself.answer.score import content_words
 from secondself.core.errors import Stage, UserError
 from secondself.memory.model import Kind, Memory, Origin, SearchFilter
+from secondself.memory.validate import check_unicode
 
 if TYPE_CHECKING:
     from secondself.memory.store import MemoryStore
@@ -30,13 +31,16 @@ def corrected_fact(correction: str, answer: str, question: str, memory_text: str
         and re.search(rf"\b{re.escape(w)}\b", memory_text, re.IGNORECASE)
     ]
     if len(wrong) == 1:
-        return re.sub(rf"\b{re.escape(wrong[0])}\b", correction, memory_text, count=1, flags=re.I)
+        # A function, not a template: what the user said ("\g<0>", "\9") is only text.
+        pattern = rf"\b{re.escape(wrong[0])}\b"
+        return re.sub(pattern, lambda _: correction, memory_text, count=1, flags=re.I)
     return f"{correction} (not: {memory_text.strip().rstrip('.')})"
 
 
 def check_said(said: str) -> str:
-    """What the user said to correct with, stripped; a one-line error if it is empty."""
-    said = said.strip()
+    """What the user said to correct with, stripped; a one-line error if it is empty or
+    not Unicode text."""
+    said = check_unicode(said, "correction").strip()
     if not said:
         raise UserError("empty-correction", "correct with what? (the text is empty)", Stage.MEMORY)
     return said

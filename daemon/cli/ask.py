@@ -14,12 +14,13 @@ from typing import Any
 from secondself.answer.score import personal_score
 from secondself.cli.registry import Subparsers
 from secondself.core.errors import UserError
+from secondself.memory.validate import check_unicode
 from secondself.service.app import App
 from secondself.service.session import text_session
 
 
 def _ask(args: argparse.Namespace, app: App) -> int:
-    question = " ".join(args.question).strip()
+    question = check_unicode(" ".join(args.question), "question").strip()
     if not question:
         raise UserError("empty-question", "ask what? (the question is empty)")
     with text_session(app) as session:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from secondself import __version__
 from secondself.core.errors import SecondselfError
+from secondself.core.paths import PRIVATE_UMASK
 from secondself.service import logs
 from secondself.service.app import App
 
@@ -44,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The data home holds every memory: whatever this command makes there is its owner's
+    # alone (folders 0700, files 0600), whatever umask the shell has.
+    umask = os.umask(PRIVATE_UMASK)
+    try:
+        return _run(argv)
+    finally:
+        os.umask(umask)  # called as a function (the tests): leave the process as it was
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -17,7 +17,7 @@ from typing import Any
 from secondself.cli.registry import Subparsers
 from secondself.core.errors import Stage, UserError
 from secondself.core.protocols import Embedder
-from secondself.memory import archive, importer
+from secondself.memory import archive, importer, validate
 from secondself.memory.media import IMAGE_EXTS
 from secondself.memory.model import (
     Kind,
@@ -32,7 +32,8 @@ from secondself.memory.progress import StderrProgress
 from secondself.memory.store import MemoryStore, forget_user
 from secondself.service.app import App
 
-_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_RELATIVE = re.compile(r"(\d+)\s*([mhdw])")
+MAX_ID = 2**63 - 1  # SQLite's largest row id: a bigger number names no memory
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -60,7 +61,7 @@ def register(sub: Subparsers) -> None:
     p.set_defaults(handler=_memories)
 
     p = sub.add_parser("forget", help="forget memories for good (every copy)")
-    p.add_argument("ids", nargs="*", type=int, metavar="ID")
+    p.add_argument("ids", nargs="*", metavar="ID")  # checked by _memory_ids: one line
     p.add_argument("--match", metavar="TEXT", help="memories containing TEXT")
     p.add_argument("--since", metavar="TIME", help="saved at or after (ISO time, or 2h, 3d)")
     p.add_argument("--until", metavar="TIME", help="saved before (ISO time, or 2h, 3d)")
@@ -114,6 +115,7 @@ def _remember(args: argparse.Namespace, app: App) -> int:
         raise UserError("remember-caption", "--caption goes with --image FILE", Stage.MEMORY)
     if kind is Kind.CORRECTION and args.corrects is None:
         raise UserError("remember-correction", "a correction needs --corrects ID", Stage.MEMORY)
+    text = validate.clean_text(text)  # before the embedding model loads
     with open_store(app, vectors=True) as store:
         if args.corrects is not None and not store.get(args.corrects).visible_to(app.persona):
             raise UserError("memory-unknown-id", f"no memory with id {args.corrects}", Stage.MEMORY)
@@ -158,6 +160,7 @@ def _memories(args: argparse.Namespace, app: App) -> int:
     )
     limit = max(1, args.limit)
     if args.search is not None:
+        validate.check_unicode(args.search, "search")
         with open_store(app, vectors=True) as store:
             results = store.search(args.search, where, limit)
         if args.json:
@@ -180,8 +183,9 @@ def _memories(args: argparse.Namespace, app: App) -> int:
 
 
 def _forget(args: argparse.Namespace, app: App) -> int:
+    ids = _memory_ids(args.ids)
     if args.user_all:
-        if args.ids or args.match or args.since or args.until or args.persona_all:
+        if ids or args.match or args.since or args.until or args.persona_all:
             raise UserError(
                 "forget-user-all", "--user-all forgets everything: give it alone", Stage.MEMORY
             )
@@ -196,14 +200,14 @@ def _forget(args: argparse.Namespace, app: App) -> int:
         print(f"forgot user {app.user}: removed {len(removed)} files ({', '.join(removed)})")
         return 0
     if not app.db_path().exists():
-        if args.ids:
-            raise UserError("memory-unknown-id", f"no memory with id {args.ids[0]}", Stage.MEMORY)
+        if ids:
+            raise UserError("memory-unknown-id", f"no memory with id {ids[0]}", Stage.MEMORY)
         print("nothing to forget", file=sys.stderr)
         return 0
     now = datetime.now()
     with open_store(app, vectors=False) as store:
         chosen = store.select_for_forget(
-            ids=args.ids,
+            ids=ids,
             match=args.match,
             since=_when(args.since, now, "--since"),
             until=_when(args.until, now, "--until"),
@@ -212,7 +216,7 @@ def _forget(args: argparse.Namespace, app: App) -> int:
         # A persona may forget what it can see (its own and shared memories), nothing else;
         # another persona's private memory is, to it, an unknown id.
         hidden = [m for m in chosen if not m.visible_to(app.persona)]
-        if hidden and args.ids and any(m.id in args.ids for m in hidden):
+        if hidden and ids and any(m.id in ids for m in hidden):
             raise UserError("memory-unknown-id", f"no memory with id {hidden[0].id}", Stage.MEMORY)
         chosen = [m for m in chosen if m.visible_to(app.persona)]
         if not chosen:
@@ -235,6 +239,21 @@ def _forget(args: argparse.Namespace, app: App) -> int:
     return 0
 
 
+def _memory_ids(given: list[str]) -> list[int]:
+    """The ids to forget, each a whole number SQLite can hold; UserError before anything opens."""
+    ids: list[int] = []
+    for raw in given:
+        if not (raw.isascii() and raw.isdigit()):
+            raise UserError(
+                "forget-bad-id", f"{raw!r} is not a memory id (a whole number)", Stage.MEMORY
+            )
+        # Length first: int() of thousands of digits is slow, and refused past 4,300.
+        if len(raw.lstrip("0")) > len(str(MAX_ID)) or int(raw) > MAX_ID:
+            raise UserError("memory-unknown-id", f"no memory with id {raw}", Stage.MEMORY)
+        ids.append(int(raw))
+    return ids
+
+
 def _confirm(question: str, yes: bool) -> bool:
     if yes or not sys.stdin.isatty():
         return True  # scripts and pipes: no one to ask
@@ -245,7 +264,7 @@ def _confirm(question: str, yes: bool) -> bool:
 def _when(text: str | None, now: datetime, option: str) -> float | None:
     if text is None:
         return None
-    match = _RELATIVE.match(text.strip().lower())
+    match = _RELATIVE.fullmatch(text.strip().lower())
     try:
         if match:
             delta = timedelta(**{_UNITS[match[2]]: int(match[1])})

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from secondself.cli.registry import Subparsers
 from secondself.core.paths import cache_dir, models_dir, source_models_dir
 from secondself.service.app import App
 from secondself.weights.fetch import Fetcher
 from secondself.weights.manifest import MANIFEST, Manifest
+
+SHARED_UMASK = 0o022  # folders 0755, files 0644
 
 
 def _models_command(args: argparse.Namespace, app: App) -> int:
@@ -22,6 +25,9 @@ def _models_command(args: argparse.Namespace, app: App) -> int:
             size = f"{model.size / 1e6:8.1f} MB" if model.size else "  (converted)"
             print(f"{model.name:28} {model.role:14} {size}  {model.licence}")
         return 0
+    # Models are no secret, and the daemon's own account reads what set-up fetched: they
+    # are made readable by all, not private as the data home is.
+    os.umask(SHARED_UMASK)
     fetcher = Fetcher(manifest, folder, cache_dir())
     full = args.action == "verify" or args.full
     made = fetcher.fetch_all(full=full)

@@ -1,4 +1,4 @@
-"""Where things live: the data home, the model folder and the download cache."""
+"""Where things live: the data home (private to its owner), the models and the downloads."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 SYSTEMD_STATE = Path("/var/lib/secondself")
+# The data home holds every memory: its folders are 0700 and its files 0600 (systemd's
+# UMask=0077 too). The CLI and the daemon set it; code that makes files there says so too.
+PRIVATE_UMASK = 0o077
 
 
 def data_home(override: str | os.PathLike[str] | None = None) -> Path:
@@ -18,6 +21,15 @@ def data_home(override: str | os.PathLike[str] | None = None) -> Path:
         return Path(state.split(":")[0])
     xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(xdg) / "secondself"
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a folder, it and each missing parent made 0700 whatever the umask."""
+    if not path.is_dir():
+        if path.parent != path:
+            private_dir(path.parent)
+        path.mkdir(mode=0o700, exist_ok=True)
+    return path
 
 
 def cache_dir() -> Path:

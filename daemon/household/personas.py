@@ -24,6 +24,7 @@ from secondself.answer.backoff import BackoffPolicy
 from secondself.core.config import WAKE_MODELS, Config
 from secondself.core.errors import UserError
 from secondself.core.names import check_name
+from secondself.core.paths import private_dir
 from secondself.weights.manifest import Manifest
 
 Backoff = BackoffPolicy  # a persona's policy is the cloud client's: one enum, not two
@@ -271,7 +272,7 @@ def _valid_name(name: str) -> bool:
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data`: readers see the old file or the new one, never a part,
     and after a power cut the new one is there once this returns."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

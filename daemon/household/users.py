@@ -21,6 +21,7 @@ from pathlib import Path
 
 from secondself.core.errors import UserError
 from secondself.core.names import NAME_PATTERN, check_name
+from secondself.core.paths import private_dir
 from secondself.household.personas import (
     DEFAULT_PERSONA,
     DEFAULT_USER,
@@ -76,7 +77,7 @@ class Household:
         found: set[str] = set()
         if self.users_dir.is_dir():
             for entry in self.users_dir.iterdir():
-                if NAME_PATTERN.match(entry.name) and entry.is_dir() and not entry.is_symlink():
+                if NAME_PATTERN.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
                     found.add(entry.name)
         found.discard(DEFAULT_USER)
         return [DEFAULT_USER, *sorted(found)]
@@ -98,7 +99,8 @@ class Household:
                 base = self.book(name).get(DEFAULT_PERSONA)
                 personal = self.catalog.check(replace(base, wake_word=wake_word))
                 self._check_wake(name, personal)
-            folder.mkdir(parents=True, mode=0o700)
+            private_dir(folder.parent)
+            folder.mkdir(mode=0o700)
             from secondself.memory.store import MemoryStore  # apsw only when needed
 
             MemoryStore.open(folder).close()  # one database file per user, from the start
@@ -183,7 +185,7 @@ class Household:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """One writer at a time across processes (the CLI, the daemon, the web page)."""
-        self.users_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.users_dir)
         fd = os.open(self.users_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import apsw
 import sqlite_vec
 
 from secondself.core.errors import SecondselfError, Stage, UserError
+from secondself.core.paths import private_dir
 from secondself.memory import schema
 
 DB_FILE = "memory.db"
@@ -21,7 +24,7 @@ def connect(path: Path, migrate: bool = True) -> apsw.Connection:
     secondself is refused without being touched (not even its journal mode).
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         db = apsw.Connection(str(path))
     except OSError as exc:
         raise SecondselfError(
@@ -59,6 +62,14 @@ def connect(path: Path, migrate: bool = True) -> apsw.Connection:
         db.close()
         raise
     return db
+
+
+def _create_private(path: Path) -> None:
+    """A new database file is made 0600 first: SQLite would make it 0644 under a usual umask,
+    and its -wal and -shm files take the database file's mode."""
+    private_dir(path.parent)
+    with contextlib.suppress(FileExistsError):  # an existing file is left as it is
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
 
 
 def checkpoint_truncate(db: apsw.Connection) -> bool:

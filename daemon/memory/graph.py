@@ -156,6 +156,7 @@ class Graph:
     def save(self) -> bool:
         """Write the graph atomically; False (nothing written) if a removed vector survived."""
         tmp = self.path.with_name(self.path.name + ".tmp")
+        _new_private_file(tmp)
         self.index.save(str(tmp))
         if self._purged and _contains_any(tmp, self._purged):
             tmp.unlink()
@@ -171,6 +172,7 @@ class Graph:
         }
         side = sidecar(self.path)
         side_tmp = side.with_name(side.name + ".tmp")
+        _new_private_file(side_tmp)
         side_tmp.write_text(json.dumps(state), encoding="utf-8")
         _fsync(side_tmp)
         os.replace(side_tmp, side)
@@ -197,6 +199,15 @@ def sidecar(path: Path) -> Path:
 def delete_files(path: Path) -> None:
     for p in (path, sidecar(path), path.with_name(path.name + ".tmp")):
         p.unlink(missing_ok=True)
+
+
+def _new_private_file(path: Path) -> None:
+    """An empty file only its owner can read, for a writer that keeps the mode it finds."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a stale one from a crash keeps its old mode otherwise
+    finally:
+        os.close(fd)
 
 
 def _fsync(path: Path) -> None:

@@ -9,17 +9,18 @@ import re
 from pathlib import Path
 
 from secondself.core.errors import Stage, UserError
+from secondself.core.paths import private_dir
 from secondself.memory.model import MediaInput
 
 MEDIA_DIR = "media"
 MAX_BYTES = 64 * 1024 * 1024
-_EXT = re.compile(r"^[a-z0-9]{1,8}$")
+_EXT = re.compile(r"[a-z0-9]{1,8}")
 IMAGE_EXTS = frozenset({"jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "heic"})
 
 
 def relative_path(data: bytes, ext: str) -> str:
     ext = ext.lower().lstrip(".")
-    if not _EXT.match(ext):
+    if not _EXT.fullmatch(ext):
         raise UserError("media-ext", f"unsupported media file extension {ext!r}", Stage.MEMORY)
     digest = hashlib.sha256(data).hexdigest()
     return f"{MEDIA_DIR}/{digest[:2]}/{digest}.{ext}"
@@ -39,9 +40,9 @@ def write(user_dir: Path, media: MediaInput) -> tuple[str, bool]:
     path = user_dir / rel
     if path.is_file():
         return rel, False  # same content already stored: content addressing dedupes
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         f.write(media.data)
         f.flush()
         os.fsync(f.fileno())

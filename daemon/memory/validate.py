@@ -11,8 +11,23 @@ EARLIEST = 0.0  # 1970-01-01: listings and the page show times from there
 AHEAD = 86_400.0  # a day past now: clocks and time zones differ; further is a mistake
 
 
+def check_unicode(text: str, what: str = "memory") -> str:
+    """`text` if UTF-8 can hold it; UserError for a lone surrogate (JSON's "\\ud800", or bytes
+    of a command line that are not UTF-8), which no store, index or embedder can take."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UserError(
+            "text-not-unicode",
+            f"the {what} text is not valid Unicode (a lone surrogate at character {exc.start})",
+            Stage.MEMORY,
+        ) from None
+    return text
+
+
 def clean_text(text: str, what: str = "memory") -> str:
     """The text to store, stripped; UserError if it is empty, too long or not text."""
+    check_unicode(text, what)
     if "\x00" in text or _control_fraction(text) > 0.05:
         raise UserError(
             "memory-binary", f"the {what} text looks like binary data, not text", Stage.MEMORY

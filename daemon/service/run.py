@@ -26,6 +26,7 @@ from secondself.service.console import EventPrinter
 from secondself.service.conversations import reload_settings
 from secondself.service.heap import release_periodically
 from secondself.service.metrics import Metrics
+from secondself.service.private_home import keep_home_private
 from secondself.service.sdnotify import Notifier, keep_alive, watchdog_interval
 from secondself.service.session import Session, start_session
 from secondself.voice.listener import ListenerSettings
@@ -93,6 +94,7 @@ def run_daemon(app: App, as_json: bool = False, demo_if_no_mic: bool = False) ->
     from secondself.voice.microphone_supervisor import MicrophoneSupervisor
     from secondself.voice.speaker import SoundDeviceSpeaker
 
+    keep_home_private(app.home)  # before anything is written there
     if demo_if_no_mic and not any(d.inputs > 0 for d in list_devices()):
         from secondself.service.demo import run_demo
 

@@ -12,7 +12,9 @@ service's user and root. `secondself web` prints the page's link with it.
   line, log or Referer holds it), and no cookie is used: a browser sends a cookie for
   127.0.0.1 to every port there, so any local web server the user visits would get it.
 
-The comparison is in constant time. `/metrics` needs no token: it holds no private text.
+The comparison is in constant time. `/metrics` holds no private text: it needs no token
+when the Host names this server (a scrape on this machine), and takes it from a scraper on
+another host, whatever name that gives the device.
 Deleting the file and restarting the daemon makes a new token (every browser must then
 open the new link).
 
@@ -36,6 +38,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from secondself.core.errors import SecondselfError, UserError
+from secondself.core.paths import private_dir
 from secondself.web.guard import WILDCARDS
 
 log = logging.getLogger(__name__)
@@ -134,7 +137,7 @@ def _read(path: Path) -> str:
 
 
 def _create(path: Path, replace: bool = False) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from secondself.answer.correction import correct_last
+from secondself.answer.correction import check_said, correct_last
 from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError, UserError
 from secondself.household.personas import DEFAULT_PERSONA, Persona
-from secondself.memory import archive, media
+from secondself.memory import archive, media, validate
 from secondself.memory.model import Memory, Origin, SearchFilter, SearchResult, Visibility
 from secondself.web import actions, params
 from secondself.web.http import HttpError, Request, Response, json_response
@@ -174,7 +174,7 @@ class WebApi:
 
     async def remember(self, request: Request, _: tuple[str, ...]) -> Response:
         body = request.json()
-        text = params.text(body, "text")
+        text = validate.clean_text(params.text(body, "text"))  # before a store opens
         shared = params.boolean(body, "shared")
 
         def work() -> dict[str, Any]:
@@ -251,7 +251,7 @@ class WebApi:
         return json_response(await self.run(work))
 
     async def correct(self, request: Request, _: tuple[str, ...]) -> Response:
-        said = params.text(request.json(), "text")
+        said = check_said(params.text(request.json(), "text"))
 
         def work() -> dict[str, Any]:
             who = self.who(request.query)

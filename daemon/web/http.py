@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -22,7 +23,10 @@ HEAD_LIMIT = 8192  # bytes of request line and headers we read at most
 BODY_LIMIT = 256 * 1024  # a memory is at most 32,000 characters: this is room for its JSON
 READ_TIMEOUT_S = 5.0
 MAX_QUERY_FIELDS = 32
+MAX_NESTING = 16  # the API's bodies are flat objects; 100,000 deep overflowed the parser
 JSON = "application/json"
+# A string (closed or not: it ends the scan, so no quote is read twice) or a bracket.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"?|[][{}]', re.DOTALL)
 
 
 class HttpError(Exception):
@@ -49,8 +53,14 @@ class Request:
         if kind != JSON:
             raise HttpError(415, "not-json", "send the request body as application/json")
         try:
-            data = json.loads(self.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+            text = (self.body or b"{}").decode("utf-8")  # JSON's own encoding (RFC 8259)
+        except UnicodeDecodeError:
+            raise HttpError(400, "bad-json", "the request body is not UTF-8") from None
+        if too_deep(text):
+            raise HttpError(400, "bad-json", f"the request body nests over {MAX_NESTING} deep")
+        try:
+            data = json.loads(text)
+        except ValueError:
             raise HttpError(400, "bad-json", "the request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise HttpError(400, "bad-json", "the request body must be a JSON object")
@@ -67,6 +77,20 @@ class Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def too_deep(body: str) -> bool:
+    """Whether a JSON text's arrays and objects nest over MAX_NESTING deep (brackets in
+    strings do not count), read without parsing it: the parser recurses on each level."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(body):
+        if token[0] in ("[", "{"):
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+        elif token[0] in ("]", "}"):
+            depth -= 1
+    return False
 
 
 def json_response(data: object, status: int = 200) -> Response:

@@ -62,9 +62,10 @@ async def serve_daemon_page(
 ) -> HttpServer:
     """The running daemon's page on web.host:web.port. `store_of` gives the daemon's own
     store of a user (opened once, closed by the daemon): the page opens none of its own.
-    With no token (its file could not be made) only /metrics is served."""
+    With no token (its file could not be made) only /metrics is served, to our own names."""
     if token is None:
-        return await serve(Site(render_metrics), config.web.host, config.web.port)
+        site = Site(render_metrics, hosts=Hosts.for_host(config.web.host))
+        return await serve(site, config.web.host, config.web.port)
     stores = UserStores(household, embedder, bus, borrow=store_of)
     return await serve_web(
         render_metrics, config.web.host, config.web.port, stores, bus, default_user, token

@@ -1,11 +1,12 @@
-"""What the daemon's one HTTP port serves: `/metrics` (as ever), the page, and its API.
+"""What the daemon's one HTTP port serves: `/metrics`, the page, and its API.
 
-`/metrics` answers as it always has, to any Host and with no token (a Prometheus scraper
-names the device as it likes): counts and durations only, nothing the user said.
-Everything else goes through the Host check first (our own names only). The page itself,
-its script and style are public code and need no token: the page asks for it in its link
-(`/#token=...`, see `access.py`). Every /api/ route holds the user's own data and needs the
-token as a bearer header, then passes the cross-site checks.
+`/metrics` holds counts and durations only, nothing the user said, yet a DNS-rebinding page
+must not read the device's activity: it answers our own host names with no token (a scrape
+on this machine), and any name with the token as a bearer header (Prometheus on another
+host names the device as it likes). Everything else goes through the Host check first. The
+page itself, its script and style are public code and need no token: the page asks for it
+in its link (`/#token=...`, see `access.py`). Every /api/ route holds the user's own data
+and needs the token as a bearer header, then passes the cross-site checks.
 """
 
 from __future__ import annotations
@@ -56,14 +57,8 @@ class Site:
         self._files: dict[str, bytes] = {}
 
     async def __call__(self, request: Request) -> Response:
-        if request.path == "/metrics":
-            if request.method not in ("GET", "HEAD"):
-                return _text(405, "GET /metrics\n")
-            return _text(200, self._render())
-        if self._api is None or self._access is None:
-            return _text(404, "only /metrics is served here\n")
         try:
-            response = await self._page(request, self._api, self._access)
+            response = await self._answer(request)
         except HttpError as exc:
             response = error_response(exc.status, exc.code, exc.message)
             if exc.status == 401:
@@ -75,6 +70,21 @@ class Site:
             (*guard.SAFE_HEADERS, *response.headers),
             response.stream,
         )
+
+    async def _answer(self, request: Request) -> Response:
+        if request.path == "/metrics":
+            return self._metrics(request)
+        if self._api is None or self._access is None:
+            return _text(404, "only /metrics is served here\n")
+        return await self._page(request, self._api, self._access)
+
+    def _metrics(self, request: Request) -> Response:
+        """Counts for our own host names; for any name (a scraper elsewhere) with the token."""
+        if self._access is None or not self._access.allows(request.headers):
+            self._hosts.check(request.headers)
+        if request.method not in ("GET", "HEAD"):
+            return _text(405, "GET /metrics\n")
+        return _text(200, self._render())
 
     async def _page(self, request: Request, api: WebApi, access: Access) -> Response:
         self._hosts.check(request.headers)

@@ -191,6 +191,7 @@ class VerifiedFiles:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._records, indent=1, sort_keys=True))
+        tmp.chmod(0o644)  # shared as the models are, even from a command with a private umask
         os.replace(tmp, self._path)
 
 

@@ -230,6 +230,17 @@ def test_corrections_become_whole_facts(
     assert corrected_fact(correction, answer, question, memory) == fact
 
 
+@pytest.mark.parametrize("correction", ["\\g<0>", "\\9", "\\1 and \\g<name>", "Rex\\"])
+def test_a_correction_is_taken_word_for_word_never_as_a_regex_template(correction: str) -> None:
+    fact = corrected_fact(
+        correction,
+        "Your dog is called Biscuit.",
+        "What is my dog called?",
+        "my dog is called Biscuit",
+    )
+    assert fact == f"my dog is called {correction}"
+
+
 def test_a_speculative_answer_is_prepared_but_not_spoken_until_released() -> None:
     answer = ScriptedAnswerModel(["Your dog is called Biscuit."])
     conversation, _, _, synth, speaker = build(["What is my dog's name?"], answer)

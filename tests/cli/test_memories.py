@@ -1,4 +1,5 @@
-"""`secondself forget` on a terminal asks first; off a terminal it just does it."""
+"""`secondself forget` on a terminal asks first; off a terminal it just does it. Bad input
+(an id no memory can have, text that is not Unicode) is one line, exit 2, and changes nothing."""
 
 from __future__ import annotations
 
@@ -86,3 +87,57 @@ def test_forget_since_a_time_no_clock_can_show_is_one_line(tmp_path: Path) -> No
         r = _cli(tmp_path, "forget", "--since", since)
         assert r.returncode == 2 and "use an ISO time" in r.stderr, r.stderr
         assert r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("given", ["99999999999999999999999", "9223372036854775808", "-1", "abc"])
+def test_forget_an_id_no_memory_can_have_is_one_line_and_changes_nothing(
+    tmp_path: Path, given: str
+) -> None:
+    ids = _seed(tmp_path)
+    db = tmp_path / "users" / "default" / "memory.db"
+    before = db.read_bytes()
+    r = subprocess.run(
+        [sys.executable, "-m", "secondself", "--home", str(tmp_path), "forget", given, "--yes"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("secondself: ") and r.stderr.count("\n") == 1
+    assert "Traceback" not in r.stderr and given in r.stderr
+    assert db.read_bytes() == before
+    with MemoryStore.open(tmp_path / "users" / "default") as store:
+        assert [m.id for m in store.iterate()] == ids
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (["remember"], "memory"),
+        (["memories", "--search"], "search"),
+        (["correct"], "correction"),
+        (["ask"], "question"),
+    ],
+)
+def test_text_that_is_not_unicode_is_one_line_and_changes_nothing(
+    tmp_path: Path, command: list[str], what: str
+) -> None:
+    ids = _seed(tmp_path)
+    db = tmp_path / "users" / "default" / "memory.db"
+    before = sorted((p.name, p.read_bytes()) for p in db.parent.iterdir())
+    not_utf8 = b"my pin is \xed\xa0\x80"  # a UTF-16 surrogate's bytes: Python sees "\udced..."
+    r = subprocess.run(
+        [sys.executable, "-m", "secondself", "--home", str(tmp_path), *command, not_utf8],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == (
+        f"secondself: the {what} text is not valid Unicode (a lone surrogate at character 10)\n"
+    )
+    assert sorted((p.name, p.read_bytes()) for p in db.parent.iterdir()) == before
+    with MemoryStore.open(db.parent) as store:
+        assert [m.id for m in store.iterate()] == ids

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from secondself.cli.main import main
 from secondself.core.errors import ModelError
 from secondself.weights.fetch import Fetcher
 from secondself.weights.manifest import ModelStore
@@ -148,3 +151,32 @@ def test_fetching_a_converted_model_fetches_its_inputs(setup_dirs: tuple[Path, P
     _, models, _ = setup_dirs
     assert fetcher(setup_dirs).fetch_all(only={"tiny-upper"}) == 2
     assert (models / "llm/tiny.upper").read_bytes() == WHOLE.lower()
+
+
+def test_the_cli_fetches_models_every_account_can_read(
+    setup_dirs: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI keeps the data home private (umask 0077), but models are no secret: the
+    daemon's own account reads what set-up fetched."""
+    manifest, models, cache = setup_dirs
+    models.mkdir(parents=True)
+    only_tiny = manifest.read_text().split("[[model]]")[1]  # no converter outside the tests
+    (models / "manifest.toml").write_text(f"[[model]]{only_tiny}")
+    monkeypatch.setenv("SECONDSELF_MODELS", str(models))
+    monkeypatch.setenv("SECONDSELF_CACHE", str(cache))
+    assert main(["--home", str(tmp_path / "home"), "models", "fetch"]) == 0
+    for path in (models / "llm", models / "llm/tiny.bin"):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044, path
+
+
+def test_the_checksum_records_stay_readable_under_the_clis_private_umask(
+    setup_dirs: tuple[Path, Path, Path],
+) -> None:
+    _, models, _ = setup_dirs
+    fetcher(setup_dirs).fetch_all()
+    before = os.umask(0o077)  # as `secondself doctor` runs
+    try:
+        assert ModelStore(models).check("tiny", full=True) == []
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE((models / ".verified.json").stat().st_mode) == 0o644

@@ -286,6 +286,8 @@ def test_cli_create_list_show_edit_delete(
         ["persona", "delete", "personal"],
         ["--persona", "a/b", "persona", "show"],
         ["--user", "nobody", "persona", "list"],
+        ["persona", "create", "work\n"],
+        ["--persona", "work\n", "persona", "show"],
     ],
 )
 def test_cli_bad_input_is_exit_2_with_one_line(
@@ -294,6 +296,18 @@ def test_cli_bad_input_is_exit_2_with_one_line(
     assert run(tmp_path, *args) == 2
     err = capsys.readouterr().err
     assert err.startswith("secondself: ") and err.count("\n") == 1
+
+
+def test_a_persona_name_with_a_trailing_newline_is_refused_and_nothing_written(
+    tmp_path: Path, household: Household, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(UserError) as caught:
+        household.create_persona("default", persona("work\n"))
+    assert caught.value.code == "bad-name"
+    assert run(tmp_path, "persona", "create", "work\n") == 2
+    assert "invalid persona name 'work\\n'" in capsys.readouterr().err
+    assert not (tmp_path / "users" / "default" / PERSONAS_FILE).exists()
+    assert [p.name for p in household.book("default").all()] == ["personal"]
 
 
 def _seed_personas(home: Path) -> dict[str, int]:

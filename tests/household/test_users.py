@@ -20,7 +20,8 @@ from tests.support.terminal import on_a_terminal
 
 pytestmark = pytest.mark.unit
 
-PATH_TRICKS = ["../a", "a/b", "", ".", "..", "/etc", "a\x00b", "A", "-a", "a" * 33, "ü"]
+# "evil\n": `$` also matches before a trailing newline, so only a full match is a name.
+PATH_TRICKS = ["../a", "a/b", "", ".", "..", "/etc", "a\x00b", "A", "-a", "a" * 33, "ü", "evil\n"]
 
 
 def implicit(wake: str | None) -> Persona:
@@ -155,6 +156,16 @@ def test_cli_add_list_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert not (tmp_path / "users" / "bob").exists()
 
 
+def test_cli_user_add_refuses_a_name_with_a_trailing_newline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(tmp_path, "user", "add", "evil\n") == 2
+    err = capsys.readouterr().err
+    assert err == "secondself: invalid user name 'evil\\n': use 1-32 of a-z, 0-9, '-' and '_'\n"
+    assert not (tmp_path / "users" / "evil\n").exists()
+    assert Household(tmp_path, DEFAULTS, CATALOG).users() == ["default"]
+
+
 def test_cli_remove_off_a_terminal_needs_yes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -172,7 +183,7 @@ def test_cli_remove_on_a_terminal_asks(tmp_path: Path, answer: bytes, rc: int, g
     assert (tmp_path / "users" / "bob").exists() is not gone
 
 
-@pytest.mark.parametrize("name", ["../a", "a/b", "", "..", "/tmp/x"])
+@pytest.mark.parametrize("name", ["../a", "a/b", "", "..", "/tmp/x", "evil\n"])
 @pytest.mark.parametrize(
     "command",
     [

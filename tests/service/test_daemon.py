@@ -1,7 +1,8 @@
 """`secondself run` as systemd runs it, end to end: real models, the virtual sound card, a
-notify socket bound here. READY with load times, watchdog pings, metrics over HTTP after a
-spoken conversation, the microphone unplugged and plugged back in, SIGHUP reloading the
-config, and SIGTERM finishing the memory write in flight and exiting within 5 s."""
+notify socket bound here. READY with load times, a private data home, watchdog pings,
+metrics over HTTP after a spoken conversation, the microphone unplugged and plugged back in,
+SIGHUP reloading the config, and SIGTERM finishing the memory write in flight and exiting
+within 5 s."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from tests.conftest import Say
+from tests.support.private import not_private
 
 pytestmark = pytest.mark.e2e
 
@@ -69,6 +71,11 @@ def test_ready_reports_start_up_timings(service: soak.ServiceProcess) -> None:
         assert f"{model} " in status
     # While loading, STATUS said which model had loaded.
     assert any(line.startswith("STATUS=loading models: ") for line in lines[:ready])
+
+
+def test_the_data_home_is_private_while_running(service: soak.ServiceProcess) -> None:
+    """Started under this shell's umask, not systemd's UMask=0077: still its owner's alone."""
+    assert not_private(service.home / "data") == []
 
 
 def test_watchdog_pings_while_idle(service: soak.ServiceProcess) -> None:

@@ -297,6 +297,21 @@ def test_metrics_over_http(metrics_server: tuple[Metrics, int]) -> None:
     assert refused.value.code == 405
 
 
+def test_metrics_alone_answer_only_this_servers_names(
+    metrics_server: tuple[Metrics, int],
+) -> None:
+    """Served without the page (no token could be made): a DNS-rebinding page is refused."""
+    _, port = metrics_server
+    for host, status in (("evil.example", 421), (f"localhost:{port}", 200), ("127.0.0.1", 200)):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                got = response.status
+        except urllib.error.HTTPError as refused:
+            got = refused.code
+        assert got == status, host
+
+
 def test_metrics_server_survives_garbage(metrics_server: tuple[Metrics, int]) -> None:
     _, port = metrics_server
     with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:

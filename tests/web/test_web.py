@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import logging
 import os
 import socket
 import stat
@@ -187,13 +188,28 @@ def test_the_page_its_script_and_style_are_served_with_a_strict_policy(page: Pag
 
 def test_metrics_are_still_served_beside_the_page(page: Page) -> None:
     page.bus.publish(Transcript(text="hello", duration_s=1.0, seconds=0.2))
-    reply = page.call(
-        "GET", "/metrics", headers={"Host": "prometheus.lan:8765", "Authorization": None}
-    )  # no token: Prometheus scrapes as ever
-    assert reply.status == 200
-    assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert scrape(reply.body.decode().splitlines())["secondself_turns_total"] == 1
+    for host in (f"127.0.0.1:{page.port}", "localhost", "[::1]:8765"):
+        reply = page.call("GET", "/metrics", headers={"Host": host, "Authorization": None})
+        assert reply.status == 200  # a scrape on this machine needs no token
+        assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert scrape(reply.body.decode().splitlines())["secondself_turns_total"] == 1
+    # Prometheus on another host names the device as it likes, and sends the token.
+    remote = page.call("GET", "/metrics", headers={"Host": "prometheus.lan:8765"})
+    assert remote.status == 200
+    assert scrape(remote.body.decode().splitlines())["secondself_turns_total"] == 1
     assert page.call("POST", "/metrics", raw=b"").status == 405
+
+
+def test_metrics_refuse_another_host_name_without_the_token_dns_rebinding(page: Page) -> None:
+    page.bus.publish(Transcript(text="hello", duration_s=1.0, seconds=0.2))
+    for headers in (
+        {"Host": f"evil.example:{page.port}", "Authorization": None},
+        {"Host": "prometheus.lan:8765", "Authorization": None},
+        {"Host": "evil.example", "Authorization": f"Bearer {'A' * len(page.token)}"},
+    ):
+        reply = page.call("GET", "/metrics", headers=headers)
+        assert_error(reply, 421, "wrong-host")
+        assert b"secondself_turns_total" not in reply.body
 
 
 # --- memories -----------------------------------------------------------------------------
@@ -516,6 +532,50 @@ def test_bad_input_is_a_one_line_error_and_changes_nothing(page: Page) -> None:
     assert_error(page.call("PUT", "/api/memories", {"text": "x"}), 405)
     assert page.store().count() == before
     assert [m.visibility for m in page.store().recent(SearchFilter("personal"))] == ["private"]
+
+
+def test_hostile_bodies_are_a_400_never_a_traceback(
+    page: Page, caplog: pytest.LogCaptureFixture
+) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000  # under the body limit, past Python's recursion
+    assert_error(page.call("POST", "/api/memories", raw=deep), 400, "bad-json")
+    nested = b'{"text": "x", "extra": ' + b"[" * 100 + b"]" * 100 + b"}"
+    assert_error(page.call("POST", "/api/memories", raw=nested), 400, "bad-json")
+    lone = b'{"text": "my pin is \\ud800"}'  # a lone surrogate: no UTF-8 can hold it
+    assert_error(page.call("POST", "/api/memories", raw=lone), 400, "text-not-unicode")
+    assert not (page.home / "users" / "default" / "memory.db").exists()
+    dog = page.remember("My dog is called Biscuit")
+    PersonaMemory(page.store(), "personal").remember_turn(
+        "What is my dog called?", "Your dog is called Biscuit.", [dog]
+    )
+    before = page.store().count()
+    assert_error(page.call("POST", "/api/correct", raw=lone), 400, "text-not-unicode")
+    assert page.store().count() == before and page.store().get(dog).current
+    brackets = '{"text": "' + "[{" * 40 + ' and a quote \\" inside"}'
+    assert page.call("POST", "/api/memories", raw=brackets.encode()).status == 201  # only text
+    assert page.store().count() == before + 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_correction_is_saved_word_for_word_never_as_a_regex_template(
+    page: Page, caplog: pytest.LogCaptureFixture
+) -> None:
+    for fact, question, answer, said in (
+        (
+            "My dog is called Biscuit",
+            "What is my dog called?",
+            "Your dog is called Biscuit.",
+            "\\9",
+        ),
+        ("My cat is called Tom", "What is my cat called?", "Your cat is called Tom.", "\\g<0>"),
+    ):
+        wrong = page.remember(fact)
+        PersonaMemory(page.store(), "personal").remember_turn(question, answer, [wrong])
+        reply = page.call("POST", "/api/correct", {"text": said})
+        assert reply.status == 201, reply.body
+        assert reply.json["corrects"] == wrong
+        assert reply.json["text"] == fact.rsplit(" ", 1)[0] + f" {said}"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(page: Page) -> None:
