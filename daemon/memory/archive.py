@@ -78,7 +78,7 @@ def export(store: MemoryStore, dest: Path, progress: Progress = silent) -> int:
         raise UserError("export-is-folder", f"{dest} is a folder: give a file name", Stage.MEMORY)
     if not dest.name.endswith((".tar.gz", ".tgz")):
         raise UserError("export-name", f"export to a .tar.gz file (got {dest.name})", Stage.MEMORY)
-    with store.snapshot():  # the two passes must see the same memories
+    with store.read_transaction():  # the two passes must see the same memories
         return _export(store, dest, progress)
 
 

@@ -381,7 +381,7 @@ class MemoryStore:
         forgetting.compact(self.db, self.user_dir)
 
     @contextlib.contextmanager
-    def snapshot(self) -> Iterator[None]:
+    def read_transaction(self) -> Iterator[None]:
         """Hold one read snapshot (and this store's lock) for a consistent multi-step read."""
         with self._lock, self.db:
             yield
