@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from secondself.answer.time_words import find_time_phrase, spoken_time, time_range
+from secondself.memory.time_words import find_time_phrase, spoken_time, time_range
 
 pytestmark = pytest.mark.unit
 
