@@ -11,8 +11,8 @@ from datetime import datetime
 from secondself.answer.prompt import Source
 from secondself.answer.question import asked
 from secondself.memory.model import Kind, Origin, SearchFilter, SearchResult
+from secondself.memory.spoken_dates import spoken_time
 from secondself.memory.store import MemoryStore
-from secondself.memory.time_words import spoken_time
 
 # Questions about the past also search facts that a newer one has replaced.
 _PAST = re.compile(r"\b(was|were|used to|before|previous|previously|old|earlier|formerly)\b", re.I)
