@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from secondself.core.protocols import ChatMessage
+from secondself.memory import happened as happenings
+from secondself.memory.model import Happened
 
 # Small models over-refuse when told when to refuse, so the decision "no memory answers
 # this" is made from retrieval (turn.py), and the model is only told to answer.
 INSTRUCTIONS = (
     "You answer the user's question using the facts the user told you earlier. "
-    "Answer in one short sentence, speaking to the user as 'you'."
+    "Answer in one short sentence, speaking to the user as 'you'. "
+    "The brackets after a fact say when the user said it and which dates its time words mean."
 )
 
 
@@ -26,8 +29,23 @@ class Source:
 
     memory_id: int
     text: str
-    when: str  # a short date, e.g. "2026-11-25"
+    when: str  # the day it was said, naturally: "8 May 2023" ("" when not known)
     similarity: float
+    happened: Happened | None = None  # the time its words name ("yesterday"), resolved
+
+    @property
+    def dates(self) -> str:
+        """When it was said and what its time words mean: "said on 8 May 2023; yesterday =
+        Sunday 7 May 2023" ("" when neither is known)."""
+        parts = [f"said on {self.when}"] if self.when else []
+        if self.happened is not None and happenings.is_relative(self.happened):
+            parts.append(f"{self.happened.phrase} = {happenings.name(self.happened)}")
+        return "; ".join(parts)
+
+    @property
+    def evidence(self) -> str:
+        """What an answer may draw on: its words and its dates."""
+        return f"{self.text} ({self.dates})" if self.dates else self.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +64,7 @@ def build_messages(
     and the question."""
     system = INSTRUCTIONS + (f" {directives.strip()}" if directives.strip() else "")
     if sources:
-        facts = "\n".join(f"- {_as_sentence(s.text)}" for s in sources)
+        facts = "\n".join(f"- {_fact(s)}" for s in sources)
         system += f"\n\nFacts the user told you:\n{facts}"
     messages = [ChatMessage("system", system)]
     for turn in history:
@@ -54,6 +72,14 @@ def build_messages(
         messages.append(ChatMessage("assistant", turn.answer))
     messages.append(ChatMessage("user", question))
     return messages
+
+
+def _fact(source: Source) -> str:
+    """A memory as a sentence, its dates in brackets: "I went to a support group yesterday.
+    (Said on 8 May 2023; yesterday = Sunday 7 May 2023.)"."""
+    dates = source.dates
+    sentence = _as_sentence(source.text)
+    return f"{sentence} ({dates[0].upper()}{dates[1:]}.)" if dates else sentence
 
 
 def _as_sentence(text: str) -> str:

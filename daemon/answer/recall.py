@@ -10,8 +10,9 @@ from datetime import datetime
 
 from secondself.answer.prompt import Source
 from secondself.answer.question import asked
+from secondself.memory import happened as happenings
 from secondself.memory.model import Kind, Origin, SearchFilter, SearchResult
-from secondself.memory.spoken_dates import spoken_time
+from secondself.memory.spoken_dates import natural_date, spoken_time
 from secondself.memory.store import MemoryStore
 
 # Questions about the past also search facts that a newer one has replaced.
@@ -37,6 +38,9 @@ class Recalled(Source):
     kind: Kind = Kind.NOTE
     created: float = 0.0  # unix seconds
     said_when: str = ""  # relative to the recall: "yesterday at 14:05"
+    # When its time words ("yesterday") mean, relative to the recall: "on Sunday 7 May 2023";
+    # "" when it names no time, or names its own date ("in May 2019").
+    happened_when: str = ""
 
 
 def _relevant(r: SearchResult) -> bool:
@@ -92,15 +96,17 @@ class PersonaMemory:
 
     @staticmethod
     def _source(r: SearchResult, now: datetime) -> Recalled:
-        m = r.memory
+        m, h = r.memory, r.memory.happened
         return Recalled(
             memory_id=m.id,
             text=m.text,
-            when=time.strftime("%Y-%m-%d", time.localtime(m.created)),
+            when=natural_date(m.created),
             similarity=r.scores.similarity,
+            happened=h,
             kind=m.kind,
             created=m.created,
             said_when=spoken_time(m.created, now),
+            happened_when=happenings.said(h, now) if h and happenings.is_relative(h) else "",
         )
 
     def remember(
