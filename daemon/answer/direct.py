@@ -42,18 +42,6 @@ _SWAPS = [
 ]
 
 
-def retimed(source: Source) -> str:
-    """A recalled memory's words with its time words said as of now: "I went yesterday",
-    said on 8 May 2023 and recalled a year later, is "I went on Sunday 7 May 2023". Only the
-    answer says it so; the memory keeps its words."""
-    if not isinstance(source, Recalled) or not source.happened_when or not source.happened:
-        return source.text
-    words = [re.escape(w).replace("'", "['\u2019]") for w in source.happened.phrase.split()]
-    # Not "yesterday's news": the phrase there is not a time of the sentence's own.
-    phrase = re.compile(r"\b" + r"\s+".join(words) + r"\b(?!['\u2019]s\b)", re.IGNORECASE)
-    return phrase.sub(lambda _: source.happened_when, source.text, count=1)
-
-
 def to_second_person(text: str) -> str:
     out = text.strip()
     for pattern, replacement in _SWAPS:

@@ -7,6 +7,7 @@ evaluated per turn, which is most of the time to first token.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ class Source:
     when: str  # the day it was said, naturally: "8 May 2023" ("" when not known)
     similarity: float
     happened: Happened | None = None  # the time its words name ("yesterday"), resolved
+    # That time as of the recall: "on Sunday 7 May 2023", "last Sunday"; "" when it names no
+    # time, or names its own date ("in May 2019").
+    happened_when: str = ""
 
     @property
     def dates(self) -> str:
@@ -46,6 +50,18 @@ class Source:
     def evidence(self) -> str:
         """What an answer may draw on: its words and its dates."""
         return f"{self.text} ({self.dates})" if self.dates else self.text
+
+    @property
+    def retimed(self) -> str:
+        """Its words with its time words said as of the recall: "I went yesterday", said on
+        8 May 2023 and recalled a year later, is "I went on Sunday 7 May 2023". Only an
+        answer says it so; the memory keeps its words."""
+        if not self.happened_when or self.happened is None:
+            return self.text
+        words = [re.escape(w).replace("'", "['\u2019]") for w in self.happened.phrase.split()]
+        # Not "yesterday's news": the phrase there is not a time of the sentence's own.
+        phrase = re.compile(r"\b" + r"\s+".join(words) + r"\b(?!['\u2019]s\b)", re.IGNORECASE)
+        return phrase.sub(lambda _: self.happened_when, self.text, count=1)
 
 
 @dataclass(frozen=True, slots=True)

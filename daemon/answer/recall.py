@@ -38,9 +38,6 @@ class Recalled(Source):
     kind: Kind = Kind.NOTE
     created: float = 0.0  # unix seconds
     said_when: str = ""  # relative to the recall: "yesterday at 14:05"
-    # When its time words ("yesterday") mean, relative to the recall: "on Sunday 7 May 2023";
-    # "" when it names no time, or names its own date ("in May 2019").
-    happened_when: str = ""
 
 
 def _relevant(r: SearchResult) -> bool:
@@ -103,10 +100,10 @@ class PersonaMemory:
             when=natural_date(m.created),
             similarity=r.scores.similarity,
             happened=h,
+            happened_when=happenings.said(h, now) if h and happenings.is_relative(h) else "",
             kind=m.kind,
             created=m.created,
             said_when=spoken_time(m.created, now),
-            happened_when=happenings.said(h, now) if h and happenings.is_relative(h) else "",
         )
 
     def remember(

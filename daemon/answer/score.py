@@ -96,4 +96,4 @@ def hedge(sources: Sequence[Source]) -> str:
     if not sources:
         return "I don't know that yet."
     best = max(sources, key=lambda s: s.similarity)
-    return f"I'm not sure. What I know is: {best.text.rstrip('.')}."
+    return f"I'm not sure. What I know is: {best.retimed.rstrip('.')}."

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from secondself.answer.backoff import BackoffModel, start_backoff
 from secondself.answer.control import TurnControl
 from secondself.answer.correction import corrected_fact, leaned_on
-from secondself.answer.direct import direct_answer, listing_answer, retimed, to_second_person
+from secondself.answer.direct import direct_answer, listing_answer, to_second_person
 from secondself.answer.intent import Intent, recognize
 from secondself.answer.phrases import DONT_KNOW, REPLIES, SPOKEN_LEAD_IN, forgot_reply, how_sure
 from secondself.answer.ports import MemoryPort, SnapshotPort
@@ -214,7 +214,7 @@ class Conversation:
         if direct is not None:
             # One memory answers it: say it in the user's own words, no model needed (its
             # time words said as of now: "yesterday" a year ago was "on Sunday 7 May 2023").
-            await self._say_from_memory(to_second_person(retimed(direct)), result, control)
+            await self._say_from_memory(to_second_person(direct.retimed), result, control)
             await self._answered(question, result, [direct])
             return
         messages = build_messages(question, sources, list(self.history), self.settings.directives)

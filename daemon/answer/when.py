@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from secondself.answer.direct import MARGIN
 from secondself.answer.prompt import Source
-from secondself.answer.recall import Recalled
 from secondself.answer.score import content_words
 
 WHEN_QUESTION = re.compile(
@@ -67,7 +66,7 @@ def when_answer(question: str, sources: Sequence[Source], threshold: float) -> S
         return None
     ranked = sorted(sources, key=lambda s: s.similarity, reverse=True)
     best = ranked[0]
-    if not isinstance(best, Recalled) or best.happened is None or best.similarity < threshold:
+    if best.happened is None or best.similarity < threshold:
         return None
     if len(ranked) > 1 and best.similarity - ranked[1].similarity < MARGIN:
         return None

@@ -35,7 +35,7 @@ def span_shape(start: datetime, end: datetime) -> str:
     midnights = start.time() == end.time() == datetime.min.time()
     if midnights and after == first + timedelta(days=1):
         return "day"
-    if first == after or (end.hour == 0 and end.minute == 0 and after == first + timedelta(1)):
+    if first == after or (end.hour == 0 and end.minute == 0 and after == first + timedelta(days=1)):
         for part, (begins, ends) in ts.PARTS.items():
             if (start.hour, end.hour or 24) == (begins, ends):
                 return part

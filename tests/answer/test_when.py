@@ -8,10 +8,10 @@ from datetime import datetime
 
 import pytest
 
-from secondself.answer.direct import retimed, to_second_person
+from secondself.answer.direct import to_second_person
 from secondself.answer.prompt import Source, build_messages
 from secondself.answer.recall import Recalled
-from secondself.answer.score import novel_grounding
+from secondself.answer.score import hedge, novel_grounding
 from secondself.answer.when import is_when_question, when_answer
 from secondself.memory import happened as happenings
 from secondself.memory.happened import resolve
@@ -60,25 +60,29 @@ def test_the_prompt_gives_each_memory_its_date_and_what_its_time_words_mean() ->
 
 
 def test_an_answer_from_memory_says_the_date_not_yesterday() -> None:
-    assert to_second_person(retimed(recalled(GROUP))) == (
+    assert to_second_person(recalled(GROUP).retimed) == (
         "You went to a support group on Sunday 7 May 2023."
     )
     # Recalled the next day, "yesterday" is said as of then; the same day, as it was said.
     next_day = recalled(GROUP, now=datetime(2023, 5, 9, 9, 0))
-    assert retimed(next_day) == "I went to a support group last Sunday"
-    assert retimed(recalled(GROUP, now=SAID)) == GROUP
+    assert next_day.retimed == "I went to a support group last Sunday"
+    assert recalled(GROUP, now=SAID).retimed == GROUP
     # Other phrases, wherever they stand in the sentence and however they are written.
-    assert retimed(recalled("Two weeks ago I started a pottery class")) == (
+    assert recalled("Two weeks ago I started a pottery class").retimed == (
         "in the week of 24 April 2023 I started a pottery class"
     )
-    assert retimed(recalled("we went camping LAST  weekend")) == (
+    assert recalled("we went camping LAST  weekend").retimed == (
         "we went camping over the weekend of 6 and 7 May 2023"
     )
-    assert retimed(recalled("I ran a marathon last year")) == "I ran a marathon in 2022"
+    assert recalled("I ran a marathon last year").retimed == "I ran a marathon in 2022"
     # Kept as said: a named date, no time at all, "yesterday's" (not a time of the sentence).
     for kept in ["we moved to Leeds in May 2019", "my dog is called Biscuit", "yesterday's news"]:
-        assert retimed(recalled(kept)) == kept
-    assert retimed(Source(3, GROUP, "", 0.8)) == GROUP  # not recalled: no time to say
+        assert recalled(kept).retimed == kept
+    assert Source(3, GROUP, "", 0.8).retimed == GROUP  # not recalled: no time to say
+    # The same for a hedge, which says the memory too.
+    assert hedge([recalled(GROUP)]) == (
+        "I'm not sure. What I know is: I went to a support group on Sunday 7 May 2023."
+    )
 
 
 @pytest.mark.parametrize(
@@ -103,6 +107,11 @@ def test_a_when_question_is_answered_by_the_one_memory_that_says_when() -> None:
     ask = "When did I go to the support group?"
     assert when_answer(ask, [group, other], threshold=0.6) is group  # "go" is said "went"
     assert when_answer("How long ago did I go to the support group?", [group], 0.6) is group
+    caroline = recalled("Caroline went to a LGBTQ support group yesterday", 0.8)
+    assert when_answer("When did Caroline go to the LGBTQ support group?", [caroline], 0.6)
+    assert to_second_person(caroline.retimed) == (
+        "Caroline went to a LGBTQ support group on Sunday 7 May 2023."
+    )
     # Not when: no time in the memory, too far, too close a second, a word it does not name.
     assert when_answer(ask, [recalled("I went to a support group", 0.9)], 0.6) is None
     assert when_answer(ask, [recalled(GROUP, 0.5)], 0.6) is None
