@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from secondself.answer.direct import to_second_person
+from secondself.answer.direct import listing_answer, to_second_person
 from secondself.answer.prompt import Source, build_messages
 from secondself.answer.recall import Recalled
 from secondself.answer.score import hedge, novel_grounding
@@ -79,7 +79,10 @@ def test_an_answer_from_memory_says_the_date_not_yesterday() -> None:
     for kept in ["we moved to Leeds in May 2019", "my dog is called Biscuit", "yesterday's news"]:
         assert recalled(kept).retimed == kept
     assert Source(3, GROUP, "", 0.8).retimed == GROUP  # not recalled: no time to say
-    # The same for a hedge, which says the memory too.
+    # The same for a listing and a hedge, which say the memory too.
+    assert listing_answer("What did I save last year?", [recalled(GROUP)]) == (
+        "On 8 May 2023 at 14:00 you told me: you went to a support group on Sunday 7 May 2023."
+    )
     assert hedge([recalled(GROUP)]) == (
         "I'm not sure. What I know is: I went to a support group on Sunday 7 May 2023."
     )
