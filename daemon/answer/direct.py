@@ -94,7 +94,7 @@ def _clause(text: str) -> str:
 def _listed(memory: Recalled) -> str:
     when = memory.said_when[:1].upper() + memory.said_when[1:]
     if memory.kind is not Kind.IMAGE:
-        return f"{when} you {_DID.get(memory.kind, 'told me')}: {_clause(memory.text)}"
+        return f"{when} you {_DID.get(memory.kind, 'told me')}: {_clause(memory.retimed)}"
     parts = photo_parts(memory.text)
     what = memory.text if parts is None else parts.caption or parts.seen
     if not what:

@@ -7,16 +7,20 @@ evaluated per turn, which is most of the time to first token.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from secondself.core.protocols import ChatMessage
+from secondself.memory import happened as happenings
+from secondself.memory.model import Happened
 
 # Small models over-refuse when told when to refuse, so the decision "no memory answers
 # this" is made from retrieval (turn.py), and the model is only told to answer.
 INSTRUCTIONS = (
     "You answer the user's question using the facts the user told you earlier. "
-    "Answer in one short sentence, speaking to the user as 'you'."
+    "Answer in one short sentence, speaking to the user as 'you'. "
+    "The brackets after a fact say when the user said it and which dates its time words mean."
 )
 
 
@@ -26,8 +30,38 @@ class Source:
 
     memory_id: int
     text: str
-    when: str  # a short date, e.g. "2026-11-25"
+    when: str  # the day it was said, naturally: "8 May 2023" ("" when not known)
     similarity: float
+    happened: Happened | None = None  # the time its words name ("yesterday"), resolved
+    # That time as of the recall: "on Sunday 7 May 2023", "last Sunday"; "" when it names no
+    # time, or names its own date ("in May 2019").
+    happened_when: str = ""
+
+    @property
+    def dates(self) -> str:
+        """When it was said and what its time words mean: "said on 8 May 2023; yesterday =
+        Sunday 7 May 2023" ("" when neither is known)."""
+        parts = [f"said on {self.when}"] if self.when else []
+        if self.happened is not None and happenings.is_relative(self.happened):
+            parts.append(f"{self.happened.phrase} = {happenings.name(self.happened)}")
+        return "; ".join(parts)
+
+    @property
+    def evidence(self) -> str:
+        """What an answer may draw on: its words and its dates."""
+        return f"{self.text} ({self.dates})" if self.dates else self.text
+
+    @property
+    def retimed(self) -> str:
+        """Its words with its time words said as of the recall: "I went yesterday", said on
+        8 May 2023 and recalled a year later, is "I went on Sunday 7 May 2023". Only an
+        answer says it so; the memory keeps its words."""
+        if not self.happened_when or self.happened is None:
+            return self.text
+        words = [re.escape(w).replace("'", "['\u2019]") for w in self.happened.phrase.split()]
+        # Not "yesterday's news": the phrase there is not a time of the sentence's own.
+        phrase = re.compile(r"\b" + r"\s+".join(words) + r"\b(?!['\u2019]s\b)", re.IGNORECASE)
+        return phrase.sub(lambda _: self.happened_when, self.text, count=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +80,7 @@ def build_messages(
     and the question."""
     system = INSTRUCTIONS + (f" {directives.strip()}" if directives.strip() else "")
     if sources:
-        facts = "\n".join(f"- {_as_sentence(s.text)}" for s in sources)
+        facts = "\n".join(f"- {_fact(s)}" for s in sources)
         system += f"\n\nFacts the user told you:\n{facts}"
     messages = [ChatMessage("system", system)]
     for turn in history:
@@ -54,6 +88,14 @@ def build_messages(
         messages.append(ChatMessage("assistant", turn.answer))
     messages.append(ChatMessage("user", question))
     return messages
+
+
+def _fact(source: Source) -> str:
+    """A memory as a sentence, its dates in brackets: "I went to a support group yesterday.
+    (Said on 8 May 2023; yesterday = Sunday 7 May 2023.)"."""
+    dates = source.dates
+    sentence = _as_sentence(source.text)
+    return f"{sentence} ({dates[0].upper()}{dates[1:]}.)" if dates else sentence
 
 
 def _as_sentence(text: str) -> str:

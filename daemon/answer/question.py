@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from secondself.answer.score import content_words
-from secondself.answer.time_words import TimePhrase, find_time_phrase, normalize
+from secondself.memory.time_words import TimePhrase, find_time_phrase, normalize
 
 PHOTO_WORDS = frozenset(
     """photo photos photograph photographs photographed picture pictures pic pics snapshot

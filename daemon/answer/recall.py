@@ -10,8 +10,9 @@ from datetime import datetime
 
 from secondself.answer.prompt import Source
 from secondself.answer.question import asked
-from secondself.answer.time_words import spoken_time
+from secondself.memory import happened as happenings
 from secondself.memory.model import Kind, Origin, SearchFilter, SearchResult
+from secondself.memory.spoken_dates import natural_date, spoken_time
 from secondself.memory.store import MemoryStore
 
 # Questions about the past also search facts that a newer one has replaced.
@@ -92,12 +93,14 @@ class PersonaMemory:
 
     @staticmethod
     def _source(r: SearchResult, now: datetime) -> Recalled:
-        m = r.memory
+        m, h = r.memory, r.memory.happened
         return Recalled(
             memory_id=m.id,
             text=m.text,
-            when=time.strftime("%Y-%m-%d", time.localtime(m.created)),
+            when=natural_date(m.created),
             similarity=r.scores.similarity,
+            happened=h,
+            happened_when=happenings.said(h, now) if h and happenings.is_relative(h) else "",
             kind=m.kind,
             created=m.created,
             said_when=spoken_time(m.created, now),

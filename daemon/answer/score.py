@@ -1,7 +1,7 @@
 """The personal score (0-100): how much an answer is the user's own, from parts each shown.
 
-- grounding: the share of the answer's content words found in the retrieved memories,
-  with the ids of the memories that support it;
+- grounding: the share of the answer's content words found in the retrieved memories (their
+  words and their dates), with the ids of the memories that support it;
 - retrieval: how close the best memory is to the question;
 - style: how close the answer's wording is to the user's own memories (embeddings).
 """
@@ -65,7 +65,7 @@ def personal_score(answer: str, sources: Sequence[Source], embedder: Embedder | 
     supported: set[str] = set()
     supporting: list[int] = []
     for source in sources:
-        shared = said & content_words(source.text)
+        shared = said & content_words(source.evidence)  # its dates too
         if shared:
             supported |= shared
             supporting.append(source.memory_id)
@@ -87,7 +87,7 @@ def novel_grounding(sentence: str, question: str, sources: Sequence[Source]) -> 
         return 1.0
     known: set[str] = set()
     for source in sources:
-        known |= content_words(source.text)
+        known |= content_words(source.evidence)
     return len(novel & known) / len(novel)
 
 
@@ -96,4 +96,4 @@ def hedge(sources: Sequence[Source]) -> str:
     if not sources:
         return "I don't know that yet."
     best = max(sources, key=lambda s: s.similarity)
-    return f"I'm not sure. What I know is: {best.text.rstrip('.')}."
+    return f"I'm not sure. What I know is: {best.retimed.rstrip('.')}."

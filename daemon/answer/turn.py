@@ -26,6 +26,7 @@ from secondself.answer.ports import MemoryPort, SnapshotPort
 from secondself.answer.prompt import Source, Turn, build_messages
 from secondself.answer.score import ScoreParts, personal_score
 from secondself.answer.spoken_stream import Grounding, SpokenStream
+from secondself.answer.when import when_answer
 from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError
 from secondself.core.events import (
@@ -208,10 +209,12 @@ class Conversation:
                 return
             await self._say_from_memory(DONT_KNOW, result, control)
             return
-        direct = direct_answer(question, sources, self.settings.direct_similarity)
+        close = self.settings.direct_similarity
+        direct = when_answer(question, sources, close) or direct_answer(question, sources, close)
         if direct is not None:
-            # One memory answers it: say it in the user's own words, no model needed.
-            await self._say_from_memory(to_second_person(direct.text), result, control)
+            # One memory answers it: say it in the user's own words, no model needed (its
+            # time words said as of now: "yesterday" a year ago was "on Sunday 7 May 2023").
+            await self._say_from_memory(to_second_person(direct.retimed), result, control)
             await self._answered(question, result, [direct])
             return
         messages = build_messages(question, sources, list(self.history), self.settings.directives)

@@ -32,6 +32,16 @@ class Origin(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Happened:
+    """When what a memory tells of happened: a time phrase of its text ("yesterday") placed
+    against the moment it was said, as [start, end) in unix seconds. The text is unchanged."""
+
+    phrase: str  # the words as found, lower case: "yesterday", "last friday", "in may 2019"
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
 class Memory:
     id: int
     kind: Kind
@@ -46,6 +56,7 @@ class Memory:
     media: str | None = None  # path relative to the user folder
     corrects: int | None = None  # the memory this correction overrides
     superseded_by: int | None = None
+    happened: Happened | None = None  # None: the text names no time (its own day is its time)
 
     @property
     def current(self) -> bool:

@@ -8,17 +8,18 @@ import apsw
 
 from secondself.core.errors import Stage, UserError
 from secondself.memory.db import as_float, as_int
-from secondself.memory.model import Kind, Memory, Origin, Visibility
+from secondself.memory.model import Happened, Kind, Memory, Origin, Visibility
 
 COLUMNS = (
     "id, kind, text, persona, visibility, created, valid_from, valid_to, source, "
-    "provenance, media, corrects, superseded_by"
+    "provenance, media, corrects, superseded_by, happened_from, happened_to, happened_phrase"
 )
 
 
 def to_memory(row: Sequence[object]) -> Memory:
     """The `Memory` of a row selected with `COLUMNS`."""
-    (id_, kind, text, persona, vis, created, vfrom, vto, source, prov, med, corr, sup) = row
+    (id_, kind, text, persona, vis, created, vfrom, vto, source, prov, med, corr, sup) = row[:13]
+    h_from, h_to, h_phrase = row[13:]
     return Memory(
         id=as_int(id_),
         kind=Kind(str(kind)),
@@ -33,6 +34,11 @@ def to_memory(row: Sequence[object]) -> Memory:
         media=None if med is None else str(med),
         corrects=None if corr is None else as_int(corr),
         superseded_by=None if sup is None else as_int(sup),
+        happened=(
+            None
+            if h_from is None or h_to is None
+            else Happened(str(h_phrase), as_float(h_from), as_float(h_to))
+        ),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import apsw
 
 from secondself.core.errors import Stage, UserError
+from secondself.memory import happened
 
 Migration = Callable[[apsw.Connection], None]
 
@@ -127,12 +128,26 @@ def _v5_import_lookup(db: apsw.Connection) -> None:
     )
 
 
+def _v6_happened(db: apsw.Connection) -> None:
+    # When what each memory tells of happened: its time phrase ("yesterday") placed against
+    # when it was said, beside the words (which stay as they were). NULL: no time named.
+    db.execute(
+        """
+        ALTER TABLE memories ADD COLUMN happened_from REAL;
+        ALTER TABLE memories ADD COLUMN happened_to REAL;
+        ALTER TABLE memories ADD COLUMN happened_phrase TEXT;
+        """
+    )
+    happened.resolve_stored(db)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_memories,
     _v2_vectors,
     _v3_validity,
     _v4_kind_index,
     _v5_import_lookup,
+    _v6_happened,
 )
 LATEST = len(MIGRATIONS)
 

@@ -1,5 +1,6 @@
-"""Saving memories: checked, embedded and written in durable batches, each new memory
-retiring what it corrects or updates (the supersede rule, `supersede.py`)."""
+"""Saving memories: checked, embedded and written in durable batches with the time their
+words name (`happened.py`), each new memory retiring what it corrects or updates (the
+supersede rule, `supersede.py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import apsw
 from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError, Stage
 from secondself.core.events import MemorySaved
-from secondself.memory import media, rows, supersede, validate, vectors
+from secondself.memory import happened, media, rows, supersede, validate, vectors
 from secondself.memory.filters import Params
 from secondself.memory.index import GraphIndex
 from secondself.memory.model import Kind, NewMemory
@@ -139,10 +140,13 @@ class Writer:
         now = self._clock()
         created = now if it.created is None else it.created
         valid_from = created if it.valid_from is None else it.valid_from
+        # "Yesterday" means the day before it was said: resolved once, kept beside the words.
+        when = happened.resolve(it.text, created)
         row = self._db.execute(
             "INSERT INTO memories (kind, text, persona, visibility, created, valid_from, "
-            "valid_to, source, provenance, media, corrects) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "valid_to, source, provenance, media, corrects, happened_from, happened_to, "
+            "happened_phrase) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 str(it.kind),
                 it.text,
@@ -155,6 +159,9 @@ class Writer:
                 it.provenance,
                 rel,
                 it.corrects,
+                None if when is None else when.start,
+                None if when is None else when.end,
+                None if when is None else when.phrase,
             ),
         ).fetchone()
         assert row is not None

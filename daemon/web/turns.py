@@ -15,7 +15,6 @@ by the very memories a view was made from, so a changed one makes a new view.
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +25,7 @@ from secondself.answer.prompt import Source
 from secondself.answer.score import personal_score
 from secondself.core.protocols import Embedder
 from secondself.memory.model import Kind, Memory, SearchFilter
+from secondself.memory.spoken_dates import natural_date
 from secondself.memory.store import MemoryStore
 
 CACHE_SIZE = 512  # scored turns kept (each costs two small embeddings to score again)
@@ -85,8 +85,9 @@ def score_turn(turn: Memory, used: Sequence[Memory], embedder: Embedder) -> dict
             Source(
                 memory_id=m.id,
                 text=m.text,
-                when=time.strftime("%Y-%m-%d", time.localtime(m.created)),
+                when=natural_date(m.created),
                 similarity=float(s),
+                happened=m.happened,
             )
             for m, s in zip(used, similarity, strict=True)
         ]

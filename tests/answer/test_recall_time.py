@@ -17,7 +17,7 @@ from secondself.answer.phrases import DONT_KNOW
 from secondself.answer.prompt import Source
 from secondself.answer.question import asked
 from secondself.answer.recall import PersonaMemory, Recalled
-from secondself.answer.turn import Conversation
+from secondself.answer.turn import Conversation, TurnSettings
 from secondself.core.bus import Bus
 from secondself.memory.embedding import LlamaEmbedder, load_embedder
 from secondself.memory.model import Kind, Origin
@@ -236,3 +236,65 @@ def test_a_listing_counts_every_memory_of_its_time_not_only_the_top_k(rig: Photo
     talk = conversation(rig.store, ScriptedAnswerModel(["never used"]))
     reply = asyncio.run(talk.answer("What did I save yesterday?")).reply
     assert reply.count("Yesterday at 14:") == 3 and reply.endswith("And 5 more."), reply
+
+
+# --- end to end: when a memory happened, the real store --------------------------------
+
+SAID_8_MAY_2023 = local("2023-05-08 14:00")  # a Monday
+A_YEAR_ON = local("2024-06-20 10:00")
+
+
+@pytest.fixture
+def store(tmp_path: Path, embedder: LlamaEmbedder) -> Iterator[MemoryStore]:
+    with MemoryStore.open(tmp_path / "user", embedder) as opened:
+        opened.remember("I went to a support group yesterday", created=SAID_8_MAY_2023)
+        opened.remember("My dog is called Biscuit", created=SAID_8_MAY_2023)
+        yield opened
+
+
+def asked_on(
+    store: MemoryStore, now: float, model: ScriptedAnswerModel, direct_similarity: float = 0.6
+) -> Conversation:
+    return Conversation(
+        Bus(),
+        ScriptedTranscriber([]),
+        PersonaMemory(store, "personal", clock=lambda: now),
+        model,
+        ToneSynthesizer(),
+        RecordingSpeaker(),
+        TurnSettings(direct_similarity=direct_similarity),
+    )
+
+
+@pytest.mark.e2e
+def test_when_did_i_is_answered_with_the_date_the_memory_meant(store: MemoryStore) -> None:
+    model = ScriptedAnswerModel(["never used"])
+    result = asyncio.run(
+        asked_on(store, A_YEAR_ON, model).answer("When did I go to the support group?")
+    )
+    assert result.reply == "You went to a support group on Sunday 7 May 2023."
+    assert result.backend == "memory" and model.seen == []
+    # Asked two days after it was said: as of then.
+    result = asyncio.run(
+        asked_on(store, local("2023-05-09 09:00"), model).answer(
+            "What day did I go to the support group?"
+        )
+    )
+    assert result.reply == "You went to a support group last Sunday."
+    # The memory itself keeps its words.
+    assert store.get(1).text == "I went to a support group yesterday"
+
+
+@pytest.mark.e2e
+def test_the_model_is_given_the_resolved_date_and_may_say_it(store: MemoryStore) -> None:
+    model = ScriptedAnswerModel(["You went to the support group on Sunday 7 May 2023."])
+    talk = asked_on(store, A_YEAR_ON, model, direct_similarity=0)  # 0: always the model
+    result = asyncio.run(talk.answer("When did I go to the support group?"))
+    system = model.seen[0][0].content
+    assert (
+        "I went to a support group yesterday. "
+        "(Said on 8 May 2023; yesterday = Sunday 7 May 2023.)" in system
+    )
+    # The date is in the memory's evidence, so the answer is grounded and said.
+    assert result.reply == "You went to the support group on Sunday 7 May 2023."
+    assert result.backend == "local"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from pathlib import Path
 
 import apsw
@@ -13,7 +14,8 @@ from secondself.core.errors import UserError
 from secondself.core.events import Event, MemorySaved
 from secondself.memory import schema
 from secondself.memory.db import DB_FILE
-from secondself.memory.model import Kind, NewMemory, Origin, SearchFilter, Visibility
+from secondself.memory.happened import RESOLVE_BATCH
+from secondself.memory.model import Happened, Kind, NewMemory, Origin, SearchFilter, Visibility
 from secondself.memory.store import MemoryStore
 from tests.memory.test_support import HashEmbedder
 
@@ -271,6 +273,45 @@ def test_an_old_version_file_is_migrated(tmp_path: Path) -> None:
         assert (m.text, m.valid_from, m.valid_to) == ("the old boiler code is 1234", 50.0, None)
         hits = store.search("boiler code", SearchFilter(persona="personal"))
         assert hits[0].memory.id == 1 and hits[0].scores.vector_rank == 1
+
+
+def test_a_v4_file_gets_the_time_of_every_memory_resolved(tmp_path: Path) -> None:
+    user = tmp_path / "u"
+    user.mkdir()
+    db = apsw.Connection(str(user / DB_FILE))
+    schema.migrate(db, target=4)  # a file as the release before happened times wrote it
+    said = datetime(2023, 5, 8, 14, 0).timestamp()
+    texts = [
+        "I went to a support group yesterday",
+        "my dog is called Biscuit",
+        "I'll see you next Friday",
+        *(f"note {n}" for n in range(2 * RESOLVE_BATCH)),  # more rows than one batch
+        "we moved to Leeds two weeks ago",
+    ]
+    with db:  # one transaction, not one per row
+        db.executemany(
+            "INSERT INTO memories (kind, text, persona, visibility, created, valid_from, source) "
+            "VALUES ('note', ?, 'personal', 'private', ?, ?, 'cli')",
+            [(text, said, said) for text in texts],
+        )
+    db.close()
+    with MemoryStore.open(user) as store:
+        assert schema.version(store.db) == schema.LATEST
+        columns = {str(row[1]) for row in store.db.execute("PRAGMA table_info(memories)")}
+        assert {"happened_from", "happened_to", "happened_phrase"} <= columns
+        group, dog, friday = (store.get(i) for i in (1, 2, 3))
+        day = datetime(2023, 5, 7).timestamp(), datetime(2023, 5, 8).timestamp()
+        assert (group.text, group.happened) == (texts[0], Happened("yesterday", *day))
+        assert dog.happened is None
+        assert friday.happened == Happened(
+            "next friday", datetime(2023, 5, 19).timestamp(), datetime(2023, 5, 20).timestamp()
+        )
+        moved = store.get(len(texts))  # past the first batches too
+        assert moved.happened == Happened(
+            "two weeks ago", datetime(2023, 4, 24).timestamp(), datetime(2023, 5, 1).timestamp()
+        )
+        named = store.db.execute("SELECT count(*) FROM memories WHERE happened_from IS NOT NULL")
+        assert named.fetchone() == (3,)
 
 
 def test_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
