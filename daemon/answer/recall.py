@@ -129,4 +129,4 @@ class PersonaMemory:
                 chosen = [best[0].memory]
         if not chosen:
             return []
-        return list(self.store.forget(chosen).ids)
+        return list(self.store.forget(chosen, persona=self.persona).ids)

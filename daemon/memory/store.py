@@ -365,16 +365,20 @@ class MemoryStore:
                 self.db, ids=ids, match=match, since=since, until=until, persona=persona
             )
 
-    def forget(self, memories: Sequence[Memory]) -> ForgetReport:
+    def forget(self, memories: Sequence[Memory], *, persona: str | None = None) -> ForgetReport:
         """Remove these memories and every trace of them.
 
         Rows, vectors, FTS entries (segments merged so no token remains), media files no
         other memory uses, conversation turns that quoted them, graph entries (slots
         overwritten, file rewritten); then the WAL is checkpointed and truncated and the
         database vacuumed, so no forgotten byte remains in any file of the user folder.
+        `persona`: who asked; the report (and MemoryForgotten) names only what it may see
+        (another persona's turns that quoted the memories go too, unnamed: `forget.py`).
         """
         with self._lock:
-            return forgetting.forget(self.db, self._index, self.user_dir, self.bus, memories)
+            return forgetting.forget(
+                self.db, self._index, self.user_dir, self.bus, memories, persona
+            )
 
     def compact(self) -> None:
         """VACUUM, then checkpoint and truncate the WAL: no freed page keeps old bytes."""

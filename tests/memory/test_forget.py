@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from secondself.core.errors import UserError
-from secondself.memory.model import Kind, MediaInput, NewMemory, SearchFilter
+from secondself.memory.model import Kind, MediaInput, NewMemory, SearchFilter, Visibility
 from secondself.memory.store import MemoryStore, forget_user
 from tests.memory.test_support import HashEmbedder, files_containing, tiny_jpeg
 
@@ -165,3 +165,37 @@ def test_repeated_forgets_keep_the_graph_file_clean(
             assert files_containing(user, needles) == []
         assert "rewriting the graph index" not in caplog.text  # the fast path did it
         assert store.stats()["graph"] == 63
+
+
+def test_a_personas_forget_reports_only_what_it_may_see_and_takes_no_private_turn_it_made_up(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    with MemoryStore.open(home / "u", HashEmbedder()) as store:
+        # Persona work guards its private turns; persona personal tries to learn of them.
+        secret = "the server room door code is 4491-22"
+        theirs = store.remember(f"Q: what is the door code?\nA: {secret}", **WORK_TURN)
+        code = store.remember("the office alarm code is 7730-15", visibility=Visibility.SHARED)
+        citing = store.remember("Q: the alarm?\nA: It is 7730-15", **WORK_TURN, sources=[code.id])
+        quoting = store.remember(f"Q: and the alarm?\nA: {code.text}", **WORK_TURN)
+        mine = store.remember(f"Q: tell me the alarm code\nA: {code.text}", **PERSONAL_TURN)
+
+        # A made-up text, as a memory of its own or a shared one, probes nothing, deletes nothing.
+        for visibility in (Visibility.PRIVATE, Visibility.SHARED):
+            guess = store.remember(secret, persona="personal", visibility=visibility)
+            report = store.forget([guess], persona="personal")
+            assert report.ids == (guess.id,) and report.turns_removed == ()
+        assert store.get(theirs.id).text.endswith(secret)
+
+        # A shared memory, forgotten: gone from every turn that held it, reported only as
+        # far as the asking persona may see.
+        report = store.forget([code], persona="personal")
+        assert report.ids == (code.id, mine.id)
+        assert report.turns_removed == (mine.id,)
+        assert store.get_many([citing.id, quoting.id, mine.id]) == {}
+        assert store.get(theirs.id).id == theirs.id
+    assert files_containing(home, [b"7730-15"]) == []
+
+
+WORK_TURN = {"kind": Kind.CONVERSATION_TURN, "persona": "work"}
+PERSONAL_TURN = {"kind": Kind.CONVERSATION_TURN, "persona": "personal"}
