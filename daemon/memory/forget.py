@@ -7,6 +7,9 @@ that cite it or could have quoted it (it was visible to that persona and older t
 turn). Those are removed too but never counted or named to the asking persona, so neither
 a reply's count nor a made-up text tells it anything about another persona's turns.
 
+Each forget bumps a counter in `meta` in its transaction, so other processes holding
+what they read before (a daemon's conversation history) notice it cheaply.
+
 The store calls these with its lock held.
 """
 
@@ -26,6 +29,7 @@ from secondself.core.events import MemoryForgotten
 from secondself.memory import db as dbm
 from secondself.memory import media, rows
 from secondself.memory.db import as_int
+from secondself.memory.dbfile import writers_held_off
 from secondself.memory.filters import Params
 from secondself.memory.index import GraphIndex
 from secondself.memory.model import ForgetReport, Memory
@@ -33,6 +37,7 @@ from secondself.memory.model import ForgetReport, Memory
 log = logging.getLogger(__name__)
 
 QUOTE_MIN_CHARS = 12  # shorter memories are not searched for inside conversation turns
+FORGETS_KEY = "forgets"  # meta: how many forgets the database has seen
 
 
 def select(
@@ -119,6 +124,7 @@ def forget(
         )
         # Merge every FTS segment: with secure-delete on, no forgotten term survives.
         db.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+        dbm.set_meta(db, FORGETS_KEY, str(forget_count(db) + 1))
     index.purge()
     removed_media = []
     for rel in sorted({m.media for m in gone.values() if m.media}):
@@ -134,6 +140,11 @@ def forget(
         media_removed=tuple(removed_media),
         turns_removed=tuple(t for t in shown if t not in ids),
     )
+
+
+def forget_count(db: apsw.Connection) -> int:
+    """How many forgets this database has seen (by any process)."""
+    return int(dbm.get_meta(db, FORGETS_KEY) or 0)
 
 
 def _quoting_turns(db: apsw.Connection, memories: Sequence[Memory], asker: str | None) -> list[int]:
@@ -182,9 +193,14 @@ def compact(db: apsw.Connection, user_dir: Path) -> None:
 
 
 def forget_user(user_dir: Path) -> list[str]:
-    """Delete a whole user: their database, WAL, graph, media. Returns what was removed."""
+    """Delete a whole user: their database, WAL, graph, media. Returns what was removed.
+
+    A process that has the database open (the daemon) finds it gone on its next use
+    (`DbFile`): a write of its in progress finishes first, none lands after.
+    """
     if not user_dir.exists():
         raise UserError("forget-no-user", f"no memories at {user_dir}", Stage.MEMORY)
-    removed = sorted(str(p.relative_to(user_dir)) for p in user_dir.rglob("*") if p.is_file())
-    shutil.rmtree(user_dir)
+    with writers_held_off(user_dir / dbm.DB_FILE):
+        removed = sorted(str(p.relative_to(user_dir)) for p in user_dir.rglob("*") if p.is_file())
+        shutil.rmtree(user_dir)
     return removed
