@@ -120,6 +120,9 @@ class PersonaMemory:
             sources=source_ids,
         )
 
+    def forget_epoch(self) -> object:
+        return self.store.forget_epoch()
+
     def forget_matching(self, text: str) -> list[int]:
         chosen = self.store.select_for_forget(match=text, persona=self.persona)
         if not chosen:
