@@ -10,7 +10,6 @@ file another process deleted or replaced is noticed, never written to: `dbfile`)
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -44,8 +43,6 @@ from secondself.memory.model import (
 )
 from secondself.memory.progress import Progress, silent
 from secondself.memory.write import Clock, Writer
-
-log = logging.getLogger(__name__)
 
 BATCH = 64
 

@@ -80,10 +80,10 @@ class TurnScores:
 
     def _drop_forgotten(self, user: str, epoch: object) -> None:
         with self._lock:
-            if self._epochs.setdefault(user, epoch) != epoch:
+            if self._epochs.get(user, epoch) != epoch:
                 for key in [k for k in self._cache if k[0] == user]:
                     del self._cache[key]
-                self._epochs[user] = epoch
+            self._epochs[user] = epoch
 
 
 def score_turn(turn: Memory, used: Sequence[Memory], embedder: Embedder) -> dict[str, Any]:
