@@ -27,6 +27,12 @@ class MemoryPort(Protocol):
 
     def forget_matching(self, text: str) -> list[int]: ...
 
+    def forget_epoch(self) -> object:
+        """A value that changes whenever something may have been forgotten, by any process
+        (the page, the CLI, a whole user removed): what a conversation keeps of earlier
+        turns may then hold forgotten text. Cheap: read at the start of every turn."""
+        ...
+
 
 class SnapshotPort(Protocol):
     """The camera, as a conversation sees it."""

@@ -123,6 +123,9 @@ class PersonaMemory:
             sources=source_ids,
         )
 
+    def forget_epoch(self) -> object:
+        return self.store.forget_epoch()
+
     def forget_matching(self, text: str) -> list[int]:
         chosen = self.store.select_for_forget(match=text, persona=self.persona)
         if not chosen:
@@ -132,4 +135,4 @@ class PersonaMemory:
                 chosen = [best[0].memory]
         if not chosen:
             return []
-        return list(self.store.forget(chosen).ids)
+        return list(self.store.forget(chosen, persona=self.persona).ids)

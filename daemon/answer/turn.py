@@ -107,6 +107,7 @@ class Conversation:
         self.last_score: ScoreParts | None = None  # the last answer's personal score
         self.embedder = embedder  # for the score's style part (None: style counts 0)
         self._control = TurnControl(bus)
+        self._epoch: object = None  # the memory's forget epoch the kept turns were read in
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -134,6 +135,7 @@ class Conversation:
         """Act on what the user said (also the entry point of `ask` and of tests)."""
         if control is None:
             self._control = control = TurnControl(self.bus)
+        await self._drop_what_was_forgotten()
         recognized = recognize(text)
         control.publish(IntentRecognized(intent=recognized.intent, argument=recognized.argument))
         result = TurnResult(text=text, intent=recognized.intent)
@@ -171,6 +173,7 @@ class Conversation:
     async def answer(self, question: str) -> TurnResult:
         """Answer a question (no intent rules): `secondself ask` and the web page."""
         self._control = control = TurnControl(self.bus)
+        await self._drop_what_was_forgotten()
         result = TurnResult(text=question, intent=Intent.ASK)
         await self._answer(question, result, control)
         return result
@@ -184,6 +187,22 @@ class Conversation:
         (any thread)."""
         self._control.cancel.set()
         self.speaker.stop()
+
+    async def _drop_what_was_forgotten(self) -> None:
+        """Once anything was forgotten (here, on the page, by the CLI), the earlier turns,
+        their sources and score may hold its text: no later answer is built from them."""
+        epoch = await self._forget_epoch()
+        if epoch is None or epoch != self._epoch:
+            self.history.clear()
+            self.last_sources = []
+            self.last_score = None
+        self._epoch = epoch
+
+    async def _forget_epoch(self) -> object:
+        try:
+            return await asyncio.to_thread(self.memory.forget_epoch)
+        except SecondselfError:
+            return None  # the memory is gone (its user removed): keep nothing read from it
 
     # -- intents ---------------------------------------------------------------------------
 
@@ -259,6 +278,8 @@ class Conversation:
         been spoken by now: this costs the user nothing)."""
         if not result.reply or result.interrupted:
             return
+        if await self._forget_epoch() != self._epoch:
+            return  # something was forgotten while answering: the answer may quote it
         self.last_score = await asyncio.to_thread(
             personal_score, result.reply, sources, self.embedder
         )

@@ -78,7 +78,7 @@ def _forget(args: argparse.Namespace, app: App) -> int:
         if not _confirm(f"Forget these {len(chosen)} memories for good?", args.yes):
             print("nothing forgotten", file=sys.stderr)
             return 1
-        report = store.forget(chosen)
+        report = store.forget(chosen, persona=app.persona)
     print(f"forgot {len(report.ids)} memories: {', '.join(f'#{i}' for i in report.ids)}")
     if report.turns_removed:
         print(f"  with the conversation turns that quoted them: {list(report.turns_removed)}")

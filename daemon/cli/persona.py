@@ -141,7 +141,7 @@ def _delete(args: argparse.Namespace, app: App) -> int:
     if private and not args.keep_memories:
         forget = args.forget_memories or _ask_forget(persona.name, len(private))
     if forget:
-        _forget(app, private)  # first: a failure here leaves the persona to try again
+        _forget(app, persona.name, private)  # first: a failure leaves the persona to try again
     household.delete_persona(app.user, persona.name)
     print(f"deleted persona {persona.name}")
     if forget:
@@ -176,11 +176,11 @@ def _private_memories(app: App, persona: str) -> list[Memory]:
     return [m for m in mine if m.visibility is Visibility.PRIVATE]  # shared ones stay shared
 
 
-def _forget(app: App, memories: list[Memory]) -> None:
+def _forget(app: App, persona: str, memories: list[Memory]) -> None:
     from secondself.memory.store import MemoryStore
 
     with MemoryStore.open(app.user_dir(), bus=app.bus) as store:
-        store.forget(memories)
+        store.forget(memories, persona=persona)  # its own private memories, as it asked
 
 
 def persona_json(p: Persona) -> dict[str, Any]:

@@ -1,5 +1,15 @@
 """Forgetting: which memories a forget selects, and removing every trace of them.
 
+A forget asked for by a persona touches only what that persona may see, and says only
+that. A forgotten memory is gone for every persona, and so is its text in the conversation
+turns that quote it: the asking persona's own turns, and another persona's private turns
+that cite it or could have quoted it (it was visible to that persona and older than the
+turn). Those are removed too but never counted or named to the asking persona, so neither
+a reply's count nor a made-up text tells it anything about another persona's turns.
+
+Each forget bumps a counter in `meta` in its transaction, so other processes holding
+what they read before (a daemon's conversation history) notice it cheaply.
+
 The store calls these with its lock held.
 """
 
@@ -19,6 +29,7 @@ from secondself.core.events import MemoryForgotten
 from secondself.memory import db as dbm
 from secondself.memory import media, rows
 from secondself.memory.db import as_int
+from secondself.memory.dbfile import writers_held_off
 from secondself.memory.filters import Params
 from secondself.memory.index import GraphIndex
 from secondself.memory.model import ForgetReport, Memory
@@ -26,6 +37,7 @@ from secondself.memory.model import ForgetReport, Memory
 log = logging.getLogger(__name__)
 
 QUOTE_MIN_CHARS = 12  # shorter memories are not searched for inside conversation turns
+FORGETS_KEY = "forgets"  # meta: how many forgets the database has seen
 
 
 def select(
@@ -90,10 +102,12 @@ def forget(
     user_dir: Path,
     bus: Bus | None,
     memories: Sequence[Memory],
+    asker: str | None,
 ) -> ForgetReport:
-    """Remove these memories and every trace of them (see `MemoryStore.forget`)."""
+    """Remove these memories and every trace of them (see `MemoryStore.forget`); the
+    report names only what `asker` may see (everything when None: the user's own view)."""
     ids = [m.id for m in memories]
-    turns = _quoting_turns(db, memories)
+    turns = _quoting_turns(db, memories, asker)
     doomed = sorted(set(ids) | set(turns))
     gone = rows.get_many(db, doomed)
     with db:
@@ -110,24 +124,32 @@ def forget(
         )
         # Merge every FTS segment: with secure-delete on, no forgotten term survives.
         db.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
+        dbm.set_meta(db, FORGETS_KEY, str(forget_count(db) + 1))
     index.purge()
     removed_media = []
     for rel in sorted({m.media for m in gone.values() if m.media}):
         if not rows.media_referenced(db, rel) and media.remove(user_dir, rel):
             removed_media.append(rel)
     compact(db, user_dir)
-    if bus is not None and doomed:
-        bus.publish(MemoryForgotten(memory_ids=tuple(doomed)))
+    shown = [i for i in doomed if i in gone and (asker is None or gone[i].visible_to(asker))]
+    if bus is not None and shown:
+        bus.publish(MemoryForgotten(memory_ids=tuple(shown)))
     return ForgetReport(
-        ids=tuple(doomed),
-        texts=tuple(gone[i].text for i in doomed if i in gone),
+        ids=tuple(shown),
+        texts=tuple(gone[i].text for i in shown),
         media_removed=tuple(removed_media),
-        turns_removed=tuple(t for t in turns if t not in ids),
+        turns_removed=tuple(t for t in shown if t not in ids),
     )
 
 
-def _quoting_turns(db: apsw.Connection, memories: Sequence[Memory]) -> list[int]:
-    """Conversation turns that cite any of these memories or contain their text."""
+def forget_count(db: apsw.Connection) -> int:
+    """How many forgets this database has seen (by any process)."""
+    return int(dbm.get_meta(db, FORGETS_KEY) or 0)
+
+
+def _quoting_turns(db: apsw.Connection, memories: Sequence[Memory], asker: str | None) -> list[int]:
+    """Conversation turns that cite any of these memories, or contain their text and may
+    hold it from them (see `_may_quote`)."""
     ids = [m.id for m in memories]
     found = {
         as_int(r[0])
@@ -137,17 +159,27 @@ def _quoting_turns(db: apsw.Connection, memories: Sequence[Memory]) -> list[int]
             (rows.json_ids(ids),),
         )
     }
-    quotable = [m.text for m in memories if len(m.text) >= QUOTE_MIN_CHARS]
-    for text in quotable[:500]:
-        found.update(
-            as_int(r[0])
-            for r in db.execute(
-                "SELECT id FROM memories WHERE kind = 'conversation_turn' "
-                "AND instr(lower(text), lower(?)) > 0",
-                (text,),
-            )
-        )
+    quotable = [m for m in memories if len(m.text) >= QUOTE_MIN_CHARS]
+    for memory in quotable[:500]:
+        containing = db.execute(
+            f"SELECT {rows.COLUMNS} FROM memories WHERE kind = 'conversation_turn' "
+            "AND instr(lower(text), lower(?)) > 0",
+            (memory.text,),
+        ).fetchall()
+        for turn in map(rows.to_memory, containing):
+            if _may_quote(turn, memory, asker):
+                found.add(turn.id)
     return sorted(found - set(ids))
+
+
+def _may_quote(turn: Memory, memory: Memory, asker: str | None) -> bool:
+    """Whether a turn containing a memory's text goes with it: the asking persona's own
+    turns (those it may see) always; another persona's only if that persona could have
+    quoted the memory. Else a persona could delete another's private turns by forgetting
+    a memory it made up with their text."""
+    if asker is None or turn.visible_to(asker):
+        return True
+    return memory.visible_to(turn.persona) and memory.created <= turn.created
 
 
 def compact(db: apsw.Connection, user_dir: Path) -> None:
@@ -161,9 +193,14 @@ def compact(db: apsw.Connection, user_dir: Path) -> None:
 
 
 def forget_user(user_dir: Path) -> list[str]:
-    """Delete a whole user: their database, WAL, graph, media. Returns what was removed."""
+    """Delete a whole user: their database, WAL, graph, media. Returns what was removed.
+
+    A process that has the database open (the daemon) finds it gone on its next use
+    (`DbFile`): a write of its in progress finishes first, none lands after.
+    """
     if not user_dir.exists():
         raise UserError("forget-no-user", f"no memories at {user_dir}", Stage.MEMORY)
-    removed = sorted(str(p.relative_to(user_dir)) for p in user_dir.rglob("*") if p.is_file())
-    shutil.rmtree(user_dir)
+    with writers_held_off(user_dir / dbm.DB_FILE):
+        removed = sorted(str(p.relative_to(user_dir)) for p in user_dir.rglob("*") if p.is_file())
+        shutil.rmtree(user_dir)
     return removed

@@ -190,20 +190,18 @@ class GraphIndex:
         graph = self._graph
         if graph is None:
             return
+        # The log's counter first: an entry logged between the two reads is then in `rows`,
+        # never taken for a pruned one. The counter never goes back, so entries missing
+        # after our position mean another process saved the graph and pruned the log.
+        newest = self._log_seq()
         rows = self.db.execute(
             "SELECT seq, memory_id, op FROM vector_log WHERE seq > ? ORDER BY seq", (graph.seq,)
         ).fetchall()
-        if not rows:
+        pruned_to = as_int(rows[0][0]) - 1 if rows else newest
+        if pruned_to > graph.seq:
+            self._catch_up_from_file(graph, pruned_to)
             return
-        if as_int(rows[0][0]) != graph.seq + 1:
-            # Another process saved the graph and pruned the log past our position: take
-            # its file (at or after the pruned position) and catch up from there.
-            fresh = Graph.load(self.path, graph.dims, graph.model)
-            if fresh is None or fresh.seq < as_int(rows[0][0]) - 1:
-                self._build()
-            else:
-                self._graph = fresh
-                self._sync()
+        if not rows:
             return
         last: dict[int, str] = {}
         for _seq, memory_id, op in rows:
@@ -216,11 +214,25 @@ class GraphIndex:
         graph.seq = as_int(rows[-1][0])
         self._changes_since_save += len(rows)
 
+    def _catch_up_from_file(self, behind: Graph, pruned_to: int) -> None:
+        """Another process saved the graph and pruned the log up to `pruned_to`, past our
+        position: our graph may hold what it removed since (a forgotten vector), so it is
+        dropped. Its file (at or after the pruned position) is taken and caught up, or the
+        graph rebuilt."""
+        fresh = Graph.load(self.path, behind.dims, behind.model)
+        if fresh is None or fresh.seq < pruned_to:
+            self._build()
+        else:
+            self._graph = fresh
+            self._sync()
+
     def _save(self) -> None:
-        graph = self._graph
-        if graph is None:
+        if self._graph is None:
             return
         self._sync()
+        graph = self._graph  # read again: catching up may have replaced or rebuilt it
+        if graph is None:
+            return
         if graph.needs_compaction or not graph.save():
             log.info("rewriting the graph index from the database (forgotten slots)")
             self._graph = None

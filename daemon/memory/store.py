@@ -1,15 +1,15 @@
 """One user's memory: a SQLite file (the truth), a graph index beside it, a media folder.
 
 `MemoryStore` is the one way in: it opens, saves, reads, searches and forgets, handing each
-job to the module that does it (write, rows, hybrid, forget; index keeps the graph). It is
-safe to share between threads (one lock, held around every call into those modules), and
-between processes (SQLite WAL; graph indexes catch up from `vector_log`).
+job to the module that does it (write, rows, hybrid, forget, reembed; index keeps the
+graph). It is safe to share between threads (one lock, held around every call into those
+modules), and between processes (SQLite WAL; graph indexes catch up from `vector_log`; a
+file another process deleted or replaced is noticed, never written to: `dbfile`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -24,8 +24,9 @@ from secondself.core.errors import SecondselfError, Stage, UserError
 from secondself.core.protocols import Embedder
 from secondself.memory import db as dbm
 from secondself.memory import forget as forgetting
-from secondself.memory import hybrid, rows, schema, vectors
+from secondself.memory import hybrid, reembed, rows, schema, vectors
 from secondself.memory.db import as_int, scalar_int
+from secondself.memory.dbfile import DbFile
 from secondself.memory.filters import condition
 from secondself.memory.forget import forget_user as forget_user  # callers import it from here
 from secondself.memory.index import GRAPH_MIN, GraphIndex
@@ -42,8 +43,6 @@ from secondself.memory.model import (
 )
 from secondself.memory.progress import Progress, silent
 from secondself.memory.write import Clock, Writer
-
-log = logging.getLogger(__name__)
 
 BATCH = 64
 
@@ -66,6 +65,7 @@ class MemoryStore:
         self.bus = bus
         self.clock = clock
         self._embedder = embedder
+        self._file = DbFile(db, user_dir / dbm.DB_FILE)
         self._index = GraphIndex(db, user_dir, graph_min, threads)
         self._writer = Writer(db, user_dir, clock, bus, self._index, self._embed)
         self._lock = threading.RLock()
@@ -101,8 +101,16 @@ class MemoryStore:
 
     def close(self) -> None:
         with self._lock:
-            self._index.close()
+            if not self._file.replaced:  # else its graph is not saved over the new file's
+                self._index.close()
             self.db.close()
+
+    @property
+    def replaced(self) -> bool:
+        """Whether another process deleted or replaced the database file since this store
+        opened it (`forget --user-all`, a restore): it then refuses every call; close it
+        and open the folder again."""
+        return self._file.replaced
 
     def __enter__(self) -> MemoryStore:
         return self
@@ -111,6 +119,18 @@ class MemoryStore:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[None]:
+        """The lock, on a file still on disk: a store whose file is gone reads and saves
+        nothing (a commit is rolled back by `DbFile` should it go meanwhile)."""
+        with self._lock:
+            self._file.check()
+            try:
+                yield
+            except apsw.ConstraintError:
+                self._file.check()  # a commit refused: say why
+                raise
 
     @property
     def embedder(self) -> Embedder:
@@ -143,52 +163,11 @@ class MemoryStore:
         Returns how many were (re-)embedded.
         """
         emb = self.embedder
-        with self._lock:
-            model = dbm.get_meta(self.db, "embed_model")
-            dims = dbm.get_meta(self.db, "embed_dims")
-            changed = model is not None and (model, dims) != (emb.name, str(emb.dimensions))
-            with self.db:
-                if changed:
-                    # Old vectors go in the same transaction as the model name: an
-                    # interrupted re-embed leaves memories without vectors (filled in on
-                    # the next open), never vectors of two models side by side.
-                    log.info("embedding model changed (%s -> %s): re-embedding", model, emb.name)
-                    self.db.execute("DELETE FROM memory_vectors")
-                    self.db.execute("DELETE FROM vector_log")
-                dbm.set_meta(self.db, "embed_model", emb.name)
-                dbm.set_meta(self.db, "embed_dims", str(emb.dimensions))
-            if changed:
-                self._index.drop()
-            elif scalar_int(self.db, "SELECT count(*) FROM memories") == vectors.count(self.db):
-                return 0  # the common case, without scanning for memories lacking a vector
-            todo = [
-                (int(i), str(t))
-                for i, t in self.db.execute(
-                    "SELECT id, text FROM memories WHERE id NOT IN "
-                    "(SELECT memory_id FROM memory_vectors) ORDER BY id"
-                )
-            ]
-            for start in range(0, len(todo), BATCH):
-                chunk = todo[start : start + BATCH]
-                matrix = self._embed([t for _, t in chunk])
-                with self.db:
-                    vectors.put(self.db, [i for i, _ in chunk], matrix)
-                progress(start + len(chunk), len(todo))
-            if todo:
-                self._index.maintain()
-            return len(todo)
+        with self._using():
+            return reembed.ensure(self.db, self._index, emb, progress, BATCH)
 
     def _embed(self, texts: Sequence[str]) -> vectors.Matrix:
-        emb = self.embedder
-        matrix = np.asarray(emb.embed(list(texts)), dtype=np.float32)
-        if matrix.shape != (len(texts), emb.dimensions):
-            raise SecondselfError(
-                "embed-shape",
-                f"embedder {emb.name} returned shape {matrix.shape}, "
-                f"expected ({len(texts)}, {emb.dimensions})",
-                Stage.EMBED,
-            )
-        return matrix
+        return reembed.embed(self.embedder, texts)
 
     # --- saving ------------------------------------------------------------------------
 
@@ -230,12 +209,12 @@ class MemoryStore:
 
         Every item is checked before anything is written, so bad input changes nothing.
         """
-        with self._lock:
+        with self._using():
             return self._writer.add(items, progress, batch)
 
     def link_sources(self, turn_id: int, memory_ids: Sequence[int]) -> None:
         """Record that a conversation turn quoted these memories (forgotten with them)."""
-        with self._lock, self.db:
+        with self._using(), self.db:
             known = self.get_many([turn_id, *memory_ids])
             for memory_id in (turn_id, *memory_ids):
                 if memory_id not in known:
@@ -249,7 +228,7 @@ class MemoryStore:
 
     def set_links(self, memory_id: int, corrects: int | None, superseded_by: int | None) -> None:
         """Restore correction/supersede links (used by archive import, after id remapping)."""
-        with self._lock, self.db:
+        with self._using(), self.db:
             self.db.execute(
                 "UPDATE memories SET corrects = ?, superseded_by = ? WHERE id = ?",
                 (corrects, superseded_by, memory_id),
@@ -257,7 +236,7 @@ class MemoryStore:
 
     def set_visibility(self, memory_id: int, visibility: Visibility) -> Memory:
         """Share a memory with every persona of the user, or make it private again."""
-        with self._lock:
+        with self._using():
             self.get(memory_id)  # UserError for an unknown id
             with self.db:
                 self.db.execute(
@@ -268,7 +247,7 @@ class MemoryStore:
     def quotes(self) -> dict[int, list[int]]:
         """turn id -> the memories that conversation turn quoted."""
         found: dict[int, list[int]] = {}
-        with self._lock:
+        with self._using():
             for turn, memory in self.db.execute(
                 "SELECT turn_id, memory_id FROM memory_sources ORDER BY turn_id, memory_id"
             ):
@@ -278,20 +257,20 @@ class MemoryStore:
     # --- reading -----------------------------------------------------------------------
 
     def get(self, memory_id: int) -> Memory:
-        with self._lock:
+        with self._using():
             return rows.get(self.db, memory_id)
 
     def get_many(self, ids: Sequence[int]) -> dict[int, Memory]:
-        with self._lock:
+        with self._using():
             return rows.get_many(self.db, ids)
 
     def count(self) -> int:
-        with self._lock:
+        with self._using():
             return scalar_int(self.db, "SELECT count(*) FROM memories")
 
     def recent(self, where: SearchFilter, limit: int = 20) -> list[Memory]:
         """The newest memories visible under `where`, newest first."""
-        with self._lock:
+        with self._using():
             cond, params = condition(where, self.clock())
             found = self.db.execute(
                 f"SELECT {rows.COLUMNS} FROM memories AS m WHERE {cond} "
@@ -304,7 +283,7 @@ class MemoryStore:
         """Every memory of the user, every persona, oldest id first (for export)."""
         last = 0
         while True:
-            with self._lock:
+            with self._using():
                 found = self.db.execute(
                     f"SELECT {rows.COLUMNS} FROM memories WHERE id > ? ORDER BY id LIMIT ?",
                     (last, batch),
@@ -330,19 +309,19 @@ class MemoryStore:
             raise UserError("search-empty", "the search text is empty", Stage.MEMORY)
         limit = max(1, limit)
         q = self._embed([query])[0] if vector is None else np.asarray(vector, dtype=np.float32)
-        with self._lock:
+        with self._using():
             return hybrid.search(self.db, self._index, query, q, where, self.clock(), limit)
 
     def search_vector(
         self, vector: vectors.Matrix, where: SearchFilter, k: int = 10
     ) -> list[tuple[int, float]]:
         """Top-k (id, similarity) by vector alone (the k-NN half of `search`)."""
-        with self._lock:
+        with self._using():
             cond, params = condition(where, self.clock())
             return self._index.nearest(np.asarray(vector, dtype=np.float32), k, cond, params)
 
     def rebuild_graph(self, progress: Progress = silent) -> None:
-        with self._lock:
+        with self._using():
             self._index.rebuild(progress)
 
     # --- forgetting --------------------------------------------------------------------
@@ -360,21 +339,32 @@ class MemoryStore:
 
         Criteria combine with AND; `persona` limits to memories that persona saved.
         """
-        with self._lock:
+        with self._using():
             return forgetting.select(
                 self.db, ids=ids, match=match, since=since, until=until, persona=persona
             )
 
-    def forget(self, memories: Sequence[Memory]) -> ForgetReport:
+    def forget(self, memories: Sequence[Memory], *, persona: str | None = None) -> ForgetReport:
         """Remove these memories and every trace of them.
 
         Rows, vectors, FTS entries (segments merged so no token remains), media files no
         other memory uses, conversation turns that quoted them, graph entries (slots
         overwritten, file rewritten); then the WAL is checkpointed and truncated and the
         database vacuumed, so no forgotten byte remains in any file of the user folder.
+        `persona`: who asked; the report (and MemoryForgotten) names only what it may see
+        (another persona's turns that quoted the memories go too, unnamed: `forget.py`).
         """
-        with self._lock:
-            return forgetting.forget(self.db, self._index, self.user_dir, self.bus, memories)
+        with self._using():
+            return forgetting.forget(
+                self.db, self._index, self.user_dir, self.bus, memories, persona
+            )
+
+    def forget_epoch(self) -> tuple[object, ...]:
+        """A value that changes whenever something may have been forgotten from this store,
+        by any process: what was read from it before may hold forgotten text (a
+        conversation's history). Cheap: one row of `meta`."""
+        with self._using():
+            return (self._file.opened, forgetting.forget_count(self.db))
 
     def compact(self) -> None:
         """VACUUM, then checkpoint and truncate the WAL: no freed page keeps old bytes."""
@@ -383,16 +373,16 @@ class MemoryStore:
     @contextlib.contextmanager
     def read_transaction(self) -> Iterator[None]:
         """Hold one read snapshot (and this store's lock) for a consistent multi-step read."""
-        with self._lock, self.db:
+        with self._using(), self.db:
             yield
 
     def integrity(self) -> str:
-        with self._lock:
+        with self._using():
             row = self.db.execute("PRAGMA integrity_check").fetchone()
         return str(row[0]) if row else "no answer"
 
     def stats(self) -> dict[str, object]:
-        with self._lock:
+        with self._using():
             graph = self._index.size()
             return {
                 "memories": self.count(),

@@ -22,7 +22,6 @@ from pathlib import Path
 from secondself.answer.cloud_client import CloudAnswerModel
 from secondself.answer.pool import ModelPool, spec_for
 from secondself.answer.ports import SnapshotPort
-from secondself.answer.recall import PersonaMemory
 from secondself.answer.turn import Conversation, TurnSettings
 from secondself.core.bus import Bus
 from secondself.core.config import Config
@@ -30,6 +29,7 @@ from secondself.core.errors import SecondselfError, Stage
 from secondself.core.protocols import Embedder, Speaker, Synthesizer, Transcriber
 from secondself.household.personas import Persona, for_persona
 from secondself.household.routing import Route
+from secondself.household.stores import CurrentMemory, OpenStores
 from secondself.household.users import Household
 from secondself.memory.store import MemoryStore
 from secondself.voice.tts import PiperSynthesizer
@@ -78,31 +78,6 @@ class CameraOfAnother:
 
     def snapshot_for_voice(self) -> str | None:
         return f"The camera takes pictures for {self._owner.persona} of {self._owner.user} only."
-
-
-class OpenStores:
-    """Each user's memory store, opened once and shared by their personas, the device's
-    button and camera and the web page; closed together."""
-
-    def __init__(self, household: Household, embedder: Embedder, bus: Bus) -> None:
-        self.household = household
-        self._embedder = embedder
-        self._bus = bus
-        self._stores: dict[str, MemoryStore] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, user: str) -> MemoryStore:
-        with self._lock:
-            if (store := self._stores.get(user)) is None:
-                folder = self.household.require(user)
-                store = self._stores[user] = MemoryStore.open(folder, self._embedder, bus=self._bus)
-            return store
-
-    def close(self) -> None:
-        with self._lock:
-            stores, self._stores = list(self._stores.values()), {}
-        for store in stores:
-            store.close()
 
 
 @dataclass
@@ -182,7 +157,8 @@ class Conversations:
             return made
 
     def store(self, user: str) -> MemoryStore:
-        """The user's memory store, opened once (it is shared by their personas)."""
+        """The user's memory store, opened once (it is shared by their personas) and again
+        when its file was replaced (`OpenStores`)."""
         return self.stores(user)
 
     def made_routes(self) -> list[tuple[Route, Conversation]]:
@@ -202,10 +178,11 @@ class Conversations:
         camera: SnapshotPort | None = self.camera
         if route != self.primary and camera is not None:
             camera = CameraOfAnother(self.primary)
+        self.store(route.user)  # opened now: a wake costs nothing
         return Conversation(
             s.bus,
             s.stt,
-            PersonaMemory(self.store(route.user), persona.name),
+            CurrentMemory(self.stores, route.user, persona.name),
             s.pool.model(spec, persona.name),
             self._voice(persona.voice),
             s.speaker,

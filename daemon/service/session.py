@@ -21,10 +21,11 @@ from secondself.core.events import ButtonPressed, DaemonReady
 from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, Embedder, Speaker, Speech
 from secondself.household.personas import Persona, for_persona
 from secondself.household.routing import Route
+from secondself.household.stores import CurrentStore, OpenStores
 from secondself.memory.embedding import load_embedder
 from secondself.memory.store import MemoryStore
 from secondself.service.app import App
-from secondself.service.conversations import Conversations, OpenStores, Shared, wake_routes
+from secondself.service.conversations import Conversations, Shared, wake_routes
 from secondself.service.hardware import Hardware, announcer, start_hardware
 from secondself.service.loading import Pipeline, load_answer_model, load_pipeline
 from secondself.voice.listener import Listener, ListenerSettings
@@ -125,7 +126,7 @@ def _devices(
     return start_hardware(
         config,
         app.bus,
-        memory=stores(app.user),
+        memory=CurrentStore(stores, app.user),  # the store as it is at each save
         stt=pipeline.stt,
         vad=pipeline.vad,
         speaker=speaker,

@@ -27,7 +27,7 @@ def forget(store: MemoryStore, memory_id: int, persona: str) -> ForgetReport:
     (memory,) = store.select_for_forget(ids=[memory_id])
     if not memory.visible_to(persona):
         raise unknown(memory_id)
-    return store.forget([memory])
+    return store.forget([memory], persona=persona)
 
 
 def set_visibility(

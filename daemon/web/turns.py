@@ -9,7 +9,9 @@ Only the sources the persona may see now are shown and scored: a persona sees it
 memories and the shared ones (`Memory.visible_to`), and a source made private to another
 persona since the turn does not exist for it, not even as an id in the score's parts.
 Visibility is read from the store with every page, never from the cache: the cache is keyed
-by the very memories a view was made from, so a changed one makes a new view.
+by the very memories a view was made from, so a changed one makes a new view. Once anything
+of the user was forgotten (anywhere: the store's forget epoch moved), their cached views
+are dropped: none keeps forgotten text in memory.
 """
 
 from __future__ import annotations
@@ -38,12 +40,14 @@ class TurnScores:
     def __init__(self, embedder: Embedder) -> None:
         self._embedder = embedder
         self._cache: OrderedDict[CacheKey, dict[str, Any]] = OrderedDict()
+        self._epochs: dict[str, object] = {}  # user -> the forget epoch their views were made in
         self._lock = threading.Lock()
 
     def page(
         self, user: str, store: MemoryStore, persona: str, limit: int, offset: int, threshold: int
     ) -> tuple[list[dict[str, Any]], int | None]:
         """The persona's turns, newest first, and the offset of the next page (or None)."""
+        self._drop_forgotten(user, store.forget_epoch())
         where = SearchFilter(persona=persona, kinds=(Kind.CONVERSATION_TURN,))
         turns = store.recent(where, offset + limit + 1)[offset:]
         quotes = store.quotes()
@@ -73,6 +77,13 @@ class TurnScores:
                 while len(self._cache) > CACHE_SIZE:
                     self._cache.popitem(last=False)
         return {**data, "below_threshold": data["score"] < threshold}
+
+    def _drop_forgotten(self, user: str, epoch: object) -> None:
+        with self._lock:
+            if self._epochs.get(user, epoch) != epoch:
+                for key in [k for k in self._cache if k[0] == user]:
+                    del self._cache[key]
+            self._epochs[user] = epoch
 
 
 def score_turn(turn: Memory, used: Sequence[Memory], embedder: Embedder) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 from secondself.answer.correction import corrected_fact
 from secondself.answer.direct import direct_answer, to_second_person
 from secondself.answer.intent import Intent
-from secondself.answer.phrases import REPLIES
+from secondself.answer.phrases import DONT_KNOW, REPLIES
 from secondself.answer.prompt import Source
 from secondself.answer.turn import Conversation
 from secondself.core.bus import Bus
@@ -150,6 +150,34 @@ def test_forget_by_voice_removes_and_says_how_many() -> None:
     assert memory.memories == {}
     assert synth.spoken[-1] == "Done. I forgot 1 memory."
     assert any(isinstance(e, MemoryForgotten) and e.memory_ids == (1,) for e in events)
+
+
+def test_after_a_forget_elsewhere_no_answer_is_built_from_the_earlier_turns() -> None:
+    answer = ScriptedAnswerModel(["Your dog is called Biscuit."])
+    conversation, _, memory, synth, _ = build(
+        ["What is my dog's name?", "And what is he called again?", "How sure are you?"], answer
+    )
+
+    async def scenario() -> None:
+        await conversation.turn(AUDIO)
+        memory.forget_matching("called Biscuit")  # on the page, or by the CLI
+        await conversation.turn(AUDIO)
+        await conversation.turn(AUDIO)
+
+    asyncio.run(scenario())
+    assert synth.spoken[1] == DONT_KNOW  # the follow-up: no history left to answer from
+    assert all("Biscuit" not in m.content for seen in answer.seen[1:] for m in seen)
+    assert synth.spoken[2] == REPLIES["not_answered_yet"]  # nor the forgotten answer's score
+
+
+def test_an_answer_whose_memory_is_forgotten_while_it_plays_is_not_kept() -> None:
+    speaker = RecordingSpeaker()
+    conversation, _, memory, _, _ = build(["What is my dog's name?"], speaker=speaker)
+    speaker.on_play.append(lambda: memory.forget_matching("called Biscuit"))  # on the page
+    result = asyncio.run(conversation.turn(AUDIO))
+    assert result.reply == "Your dog is called Biscuit."
+    assert memory.turns == []  # not saved into the conversation log
+    assert not conversation.history and conversation.last_score is None
 
 
 def test_correction_is_saved_as_a_correction_of_what_the_answer_used() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
+import apsw
 import numpy as np
 import pytest
 
-from secondself.core.errors import UserError
-from secondself.memory.model import Kind, MediaInput, NewMemory, SearchFilter
+from secondself.core.errors import SecondselfError, UserError
+from secondself.memory.model import Kind, MediaInput, NewMemory, SearchFilter, Visibility
 from secondself.memory.store import MemoryStore, forget_user
 from tests.memory.test_support import HashEmbedder, files_containing, tiny_jpeg
 
@@ -134,6 +137,65 @@ def test_forget_whole_user_removes_the_folder(tmp_path: Path) -> None:
         forget_user(user)
 
 
+def test_a_store_whose_user_was_forgotten_elsewhere_reads_and_saves_nothing(
+    tmp_path: Path,
+) -> None:
+    user = tmp_path / "users" / "ann"
+    with MemoryStore.open(user, HashEmbedder(), graph_min=5) as store:  # the daemon's
+        _fill(store, 10)
+        store.remember("the spare key is under the blue pot")
+        forget_user(user)  # `forget --user-all`, in another process
+        assert store.replaced
+        for use in (
+            lambda: store.remember("my bike lock code is 4432"),
+            lambda: store.search("spare key", SearchFilter(persona="personal")),
+        ):
+            with pytest.raises(SecondselfError, match="removed or replaced"):
+                use()
+        # A commit that slipped past that check is rolled back, not lost in a deleted file.
+        with pytest.raises(apsw.ConstraintError), store.db:
+            store.db.execute("INSERT INTO meta (key, value) VALUES ('late', 'write')")
+    assert not user.exists()  # closing saved no graph into the folder it no longer has
+
+
+def test_forgetting_a_user_lets_a_write_in_progress_finish_first(tmp_path: Path) -> None:
+    user = tmp_path / "users" / "ann"
+    with MemoryStore.open(user, HashEmbedder()) as store:
+        store.remember("a first note")
+        writing = threading.Event()
+        ends_at: list[float] = []
+
+        def slow_write() -> None:
+            with store.db:
+                store.db.execute("INSERT INTO meta (key, value) VALUES ('slow', 'write')")
+                ends_at.append(time.monotonic() + 0.5)
+                writing.set()
+                time.sleep(0.5)
+
+        writer = threading.Thread(target=slow_write)
+        writer.start()
+        assert writing.wait(10)
+        forget_user(user)
+        # The write committed before the files went (so the forget took it too); it was
+        # not acknowledged into a file already deleted.
+        assert time.monotonic() >= ends_at[0]
+        writer.join()
+    assert not user.exists()
+
+
+def test_a_forget_in_another_process_changes_the_forget_epoch(tmp_path: Path) -> None:
+    emb = HashEmbedder()
+    with MemoryStore.open(tmp_path / "u", emb) as a, MemoryStore.open(tmp_path / "u", emb) as b:
+        kept = a.remember("the gym is open until ten")
+        gone = a.remember("the spare key is under the blue pot")
+        epoch = a.forget_epoch()
+        a.remember("a new note")
+        assert a.forget_epoch() == epoch  # saving forgets nothing
+        b.forget([b.get(gone.id)])
+        assert a.forget_epoch() != epoch
+        assert a.get(kept.id) == kept
+
+
 def test_graph_file_is_purged_even_without_an_embedder(tmp_path: Path) -> None:
     user = tmp_path / "u"
     emb = HashEmbedder()
@@ -165,3 +227,37 @@ def test_repeated_forgets_keep_the_graph_file_clean(
             assert files_containing(user, needles) == []
         assert "rewriting the graph index" not in caplog.text  # the fast path did it
         assert store.stats()["graph"] == 63
+
+
+def test_a_personas_forget_reports_only_what_it_may_see_and_takes_no_private_turn_it_made_up(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    with MemoryStore.open(home / "u", HashEmbedder()) as store:
+        # Persona work guards its private turns; persona personal tries to learn of them.
+        secret = "the server room door code is 4491-22"
+        theirs = store.remember(f"Q: what is the door code?\nA: {secret}", **WORK_TURN)
+        code = store.remember("the office alarm code is 7730-15", visibility=Visibility.SHARED)
+        citing = store.remember("Q: the alarm?\nA: It is 7730-15", **WORK_TURN, sources=[code.id])
+        quoting = store.remember(f"Q: and the alarm?\nA: {code.text}", **WORK_TURN)
+        mine = store.remember(f"Q: tell me the alarm code\nA: {code.text}", **PERSONAL_TURN)
+
+        # A made-up text, as a memory of its own or a shared one, probes nothing, deletes nothing.
+        for visibility in (Visibility.PRIVATE, Visibility.SHARED):
+            guess = store.remember(secret, persona="personal", visibility=visibility)
+            report = store.forget([guess], persona="personal")
+            assert report.ids == (guess.id,) and report.turns_removed == ()
+        assert store.get(theirs.id).text.endswith(secret)
+
+        # A shared memory, forgotten: gone from every turn that held it, reported only as
+        # far as the asking persona may see.
+        report = store.forget([code], persona="personal")
+        assert report.ids == (code.id, mine.id)
+        assert report.turns_removed == (mine.id,)
+        assert store.get_many([citing.id, quoting.id, mine.id]) == {}
+        assert store.get(theirs.id).id == theirs.id
+    assert files_containing(home, [b"7730-15"]) == []
+
+
+WORK_TURN = {"kind": Kind.CONVERSATION_TURN, "persona": "work"}
+PERSONAL_TURN = {"kind": Kind.CONVERSATION_TURN, "persona": "personal"}

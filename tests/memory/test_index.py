@@ -11,7 +11,7 @@ import pytest
 from secondself.memory import graph as g
 from secondself.memory.model import NewMemory, SearchFilter
 from secondself.memory.store import MemoryStore
-from tests.memory.test_support import HashEmbedder
+from tests.memory.test_support import HashEmbedder, files_containing
 
 pytestmark = pytest.mark.unit
 
@@ -60,6 +60,29 @@ def test_graph_follows_writes_from_another_connection(tmp_path: Path) -> None:
         assert fresh.id not in [
             r.memory.id for r in b.search("zebra crossing", SearchFilter(persona="personal"))
         ]
+
+
+def test_a_store_behind_another_processs_forget_never_saves_the_forgotten_vector(
+    tmp_path: Path,
+) -> None:
+    user = tmp_path / "u"
+    emb = HashEmbedder()
+    where = SearchFilter(persona="personal")
+    secret_text = "zqxj secret combination 31-07-99"
+    vector = emb.embed([secret_text])[0]
+    stored = vector.astype("<f2").tobytes()  # as the graph file keeps it
+    with MemoryStore.open(user, emb, graph_min=10) as a:
+        with MemoryStore.open(user, emb, graph_min=10) as b:
+            for n in range(30):
+                a.remember(f"background note {n} about lamps")
+            b.search("lamps", where, 1)  # b loads the graph
+            secret = b.remember(secret_text)  # now in b's graph, not saved
+            a.forget([a.get(secret.id)])  # a saves a clean file and prunes the log past b
+            assert files_containing(user, [stored]) == []
+        # Closing, b found no log entry after its position: it must still see it is behind.
+        assert files_containing(user, [stored]) == []
+        assert secret.id not in [i for i, _ in a.search_vector(vector, where, 5)]
+    assert files_containing(user, [stored]) == []
 
 
 def test_missing_or_corrupt_graph_is_rebuilt(tmp_path: Path) -> None:

@@ -1,14 +1,15 @@
 """`secondself run` as systemd runs it, end to end: real models, the virtual sound card, a
 notify socket bound here. READY with load times, a private data home, watchdog pings,
 metrics over HTTP after a spoken conversation, the microphone unplugged and plugged back in,
-SIGHUP reloading the config, and SIGTERM finishing the memory write in flight and exiting
-within 5 s."""
+SIGHUP reloading the config, a user forgotten by the CLI while it runs, and SIGTERM finishing
+the memory write in flight and exiting within 5 s."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -18,8 +19,11 @@ from types import ModuleType
 import apsw
 import pytest
 
+from secondself.voice.stt import WhisperTranscriber
 from secondself.voice.virtual_soundcard import VirtualSoundCard
+from secondself.weights.manifest import ModelStore
 from tests.conftest import Say
+from tests.memory.test_support import files_containing
 from tests.support.private import not_private
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REMEMBER = "Hey Jarvis, remember that my dog is called Biscuit."
 QUESTION = "Hey Jarvis, what is my dog's name?"
 LAST_WORDS = "Hey Jarvis, remember that the spare key is under the blue pot."
+FACT = "Hey Jarvis, remember that my locker number is seventeen."
+ASK_FACT = "Hey Jarvis, what is my locker number?"
 CONFIG = "[wake]\nthreshold = 0.5\n"
 
 
@@ -54,6 +60,12 @@ def service(soundcard: VirtualSoundCard, tmp_path_factory: pytest.TempPathFactor
     process.wait_for("READY=1", 120)
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def whisper(model_store: ModelStore) -> WhisperTranscriber:
+    """Another model's ears, to hear what the daemon said."""
+    return WhisperTranscriber(model_store.path("whisper-tiny.en", 1).parent, threads=1)
 
 
 def converse(service: object, card: VirtualSoundCard, audio: object) -> bool:
@@ -146,6 +158,45 @@ def test_sighup_reloads_the_config(service: soak.ServiceProcess, tmp_path: Path)
     service.wait_for("WATCHDOG=1", 10)
     assert service.process.poll() is None
     config.write_text(CONFIG)
+
+
+def saved_texts(db_file: Path, word: str) -> list[str]:
+    """The memories (conversation turns too) holding `word`, read beside the daemon."""
+    db = apsw.Connection(str(db_file))
+    try:
+        rows = db.execute("SELECT text FROM memories WHERE instr(lower(text), ?) > 0", (word,))
+        return [str(text) for (text,) in rows]
+    finally:
+        db.close()
+
+
+def test_a_user_forgotten_by_the_cli_is_forgotten_by_the_running_daemon(
+    service: soak.ServiceProcess,
+    mic_plugged: VirtualSoundCard,
+    say: Say,
+    whisper: WhisperTranscriber,
+) -> None:
+    data = service.home / "data"
+    assert converse(service, mic_plugged, say(FACT))
+    assert converse(service, mic_plugged, say(ASK_FACT))
+    saved = saved_texts(data / "users" / "default" / "memory.db", "locker")
+    answered = [t for t in saved if t.startswith("Q: ")]
+    assert answered and any(n in answered[-1].lower() for n in ("seventeen", "17")), saved
+    forgot = subprocess.run(
+        [sys.executable, "-m", "secondself", "forget", "--user-all", "--yes"],
+        env={**os.environ, "SECONDSELF_HOME": str(data)}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert forgot.returncode == 0, forgot.stderr
+    mic_plugged.start_recording(rate=16000)
+    try:
+        assert converse(service, mic_plugged, say(ASK_FACT))
+    finally:
+        played = mic_plugged.stop_recording()
+    heard = whisper.transcribe(played).lower()
+    assert "don't know" in heard or "do not know" in heard, heard
+    assert files_containing(data, [t.encode() for t in saved]) == []
+    assert service.process.poll() is None
 
 
 def test_sigterm_finishes_the_memory_write_and_exits_within_5_s(

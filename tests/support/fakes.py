@@ -53,6 +53,7 @@ class ListMemory:
         self.kinds: dict[int, Kind] = {}
         self.corrects: dict[int, int | None] = {}
         self.turns: list[tuple[str, str, list[int]]] = []
+        self.forgets = 0  # the forget epoch: forgets so far
         for text in memories:
             self.remember(text, "cli")
 
@@ -86,8 +87,12 @@ class ListMemory:
         for i in ids:
             del self.memories[i]
         if ids:
+            self.forgets += 1
             self.bus.publish(MemoryForgotten(memory_ids=tuple(ids)))
         return ids
+
+    def forget_epoch(self) -> int:
+        return self.forgets
 
 
 class ScriptedAnswerModel:

@@ -33,7 +33,7 @@ from secondself.household.personas import Catalog, Defaults, Persona
 from secondself.household.users import Household
 from secondself.memory.embedding import LlamaEmbedder, load_embedder
 from secondself.memory.model import Kind, MediaInput, Origin, SearchFilter, Visibility
-from secondself.memory.store import MemoryStore
+from secondself.memory.store import MemoryStore, forget_user
 from secondself.service.metrics import Metrics, scrape
 from secondself.web import access
 from secondself.web.api import WebApi
@@ -270,6 +270,19 @@ def test_forget_purges_every_copy_and_the_turns_that_quoted_it(page: Page) -> No
     assert_error(page.call("DELETE", f"/api/memories/{doomed}"), 404, "memory-unknown-id")
     assert texts(page.call("GET", "/api/memories")) == ["The bins go out on Tuesday"]
     assert page.call("GET", f"/api/memories/{kept}").json["id"] == kept
+
+
+def test_a_user_forgotten_by_the_cli_is_seen_at_once_and_what_is_saved_after_is_kept(
+    page: Page,
+) -> None:
+    page.remember(f"The safe code is {MARKER} 4711")
+    forget_user(page.household.folder("default"))  # `secondself forget --user-all`
+    assert texts(page.call("GET", "/api/memories")) == []
+    page.remember("The bins go out on Tuesday")  # into the database on disk, not the deleted one
+    assert texts(page.call("GET", "/api/memories")) == ["The bins go out on Tuesday"]
+    with MemoryStore.open(page.household.folder("default")) as restarted:
+        assert [m.text for m in restarted.iterate()] == ["The bins go out on Tuesday"]
+    assert files_containing(page.home, [MARKER.encode()]) == []
 
 
 def test_share_and_unshare_between_personas(page: Page) -> None:
