@@ -10,6 +10,7 @@ file another process deleted or replaced is noticed, never written to: `dbfile`)
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -47,6 +48,11 @@ from secondself.memory.write import Clock, Writer
 BATCH = 64
 
 
+# Every store opened in this process, numbered: a file deleted and made again can get the same
+# inode, so a conversation tells a reopened store from the old one by this number.
+_OPENINGS = itertools.count(1)
+
+
 class MemoryStore:
     """One user's memories; `MemoryStore.open` opens (creates, migrates) them."""
 
@@ -66,6 +72,7 @@ class MemoryStore:
         self.clock = clock
         self._embedder = embedder
         self._file = DbFile(db, user_dir / dbm.DB_FILE)
+        self._opening = next(_OPENINGS)  # this opening, not the file: an inode is reused
         self._index = GraphIndex(db, user_dir, graph_min, threads)
         self._writer = Writer(db, user_dir, clock, bus, self._index, self._embed)
         self._lock = threading.RLock()
@@ -364,7 +371,7 @@ class MemoryStore:
         by any process: what was read from it before may hold forgotten text (a
         conversation's history). Cheap: one row of `meta`."""
         with self._using():
-            return (self._file.opened, forgetting.forget_count(self.db))
+            return (self._opening, forgetting.forget_count(self.db))
 
     def compact(self) -> None:
         """VACUUM, then checkpoint and truncate the WAL: no freed page keeps old bytes."""
