@@ -31,11 +31,11 @@ from secondself.core.protocols import Speech
 from secondself.service.app import App
 from secondself.service.loading import Pipeline, load_pipeline
 from secondself.service.session import Session, recording_frames, start_session
+from secondself.voice.audio_file import read_audio, write_wav
 from secondself.voice.microphone import Microphone
 from secondself.voice.speaker import SoundDeviceSpeaker
 from secondself.voice.stt import WhisperTranscriber
 from secondself.voice.virtual_soundcard import VirtualSoundCard
-from secondself.voice.wavfile import read_wav, write_wav
 from secondself.weights.manifest import ModelStore
 from tests.conftest import Say, silence
 
@@ -109,7 +109,7 @@ def test_listen_command_remembers_then_answers(
     assert "biscuit" in answer["text"].lower()
     replies = sorted(out.glob("reply-*.wav"))
     assert len(replies) == 2
-    heard = whisper.transcribe(read_wav(replies[-1]))
+    heard = whisper.transcribe(read_audio(replies[-1]))
     assert "biscuit" in heard.lower(), heard
 
 
