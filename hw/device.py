@@ -47,10 +47,11 @@ from secondself.core.events import (
 from secondself.core.protocols import SAMPLE_RATE, Audio, Transcriber, VoiceActivity
 from secondself.memory.model import Kind, MediaInput, Memory, Origin
 from secondself.memory.photos import photo_text
+from secondself.voice.audio_file import wav_bytes
 
 from .camera import Camera
 from .earcons import Earcon, Earcons
-from .memo import Memo, MemoRecorder, MemoSettings, wav_bytes
+from .memo import Memo, MemoRecorder, MemoSettings
 from .voice_hooks import VoiceHooks
 
 log = logging.getLogger(__name__)

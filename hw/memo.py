@@ -7,8 +7,6 @@ memo is being recorded (see `voice_hooks.VoiceHooks`), so it runs on the listene
 
 from __future__ import annotations
 
-import io
-import wave
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,14 +98,3 @@ class MemoRecorder:
         audio = np.concatenate(chunk) if chunk else np.zeros(0, dtype=np.int16)
         self.result = Memo(audio, speech_s if chunk else 0.0, reason if chunk else "nothing-heard")
         self._frames = []
-
-
-def wav_bytes(audio: Audio, rate: int = SAMPLE_RATE) -> bytes:
-    """A mono 16-bit WAV file in memory (the memo's audio, kept with the memory)."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(np.asarray(audio, dtype="<i2").tobytes())
-    return out.getvalue()

@@ -30,7 +30,7 @@ quiet_pip() { grep -v -E "is ignored: it is neither a file nor a directory" || t
 
 # --- Debian packages ----------------------------------------------------------------------
 step "Debian packages"
-PACKAGES=(libportaudio2 python3-venv python3-dev cmake g++)
+PACKAGES=(libportaudio2 libsndfile1 python3-venv python3-dev cmake g++)
 if [ "$TEST" = 1 ]; then
   # the virtual sound card and speech tools; systemd-analyze and seccomp for the unit's tests;
   # a browser and its driver for the web page's end-to-end test

@@ -14,15 +14,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
+from secondself.cli.registry import Subparsers
 from secondself.core.config import Config
 from secondself.core.errors import SecondselfError, Stage
 from secondself.service.app import App
 from secondself.voice.onnx import cpu_session
+from secondself.voice.tts import PiperSynthesizer
 from secondself.weights.manifest import Model, ModelStore
 
 MIN_FREE_BYTES = 500 * 1024 * 1024
+SETUP_FIX = "run `make setup`"
+# An intact file that does not load: fetch it again, else the runtime is what is broken.
+RELOAD_FIX = (
+    "run `secondself models verify`; if it still fails, `make clean setup` reinstalls the runtimes"
+)
 
 
 class Status(StrEnum):
@@ -43,19 +49,14 @@ def check_models(store: ModelStore, load: bool = True) -> Iterator[Check]:
     for model in store.manifest.models:
         problems = store.check(model.name, full=True)
         if problems:
-            yield Check(f"model {model.name}", Status.FAIL, "; ".join(problems), "run `make setup`")
+            yield Check(f"model {model.name}", Status.FAIL, "; ".join(problems), SETUP_FIX)
             continue
         detail = f"{model.role}, {len(model.files)} file(s), checksum ok"
         if load:
             try:
                 seconds = _load_once(store, model)
             except Exception as exc:
-                yield Check(
-                    f"model {model.name}",
-                    Status.FAIL,
-                    f"does not load: {exc}",
-                    "run `make setup --full` or delete the file and run `make setup`",
-                )
+                yield Check(f"model {model.name}", Status.FAIL, f"does not load: {exc}", RELOAD_FIX)
                 continue
             if seconds is not None:
                 detail += f", loads in {seconds * 1000:.0f} ms"
@@ -64,11 +65,14 @@ def check_models(store: ModelStore, load: bool = True) -> Iterator[Check]:
 
 def _load_once(store: ModelStore, model: Model) -> float | None:
     """Open the model with the runtime that will run it; None for set-up-only sources."""
-    first = store.folder / model.files[0].path
+    paths = [store.folder / file.path for file in model.files]
+    first = paths[0]
     start = time.perf_counter()
-    if first.suffix == ".onnx":
-        for file in model.files:
-            cpu_session(store.folder / file.path, Stage.SETUP)
+    if model.role == "tts":
+        PiperSynthesizer(first)  # a voice: its .onnx with the .onnx.json beside it
+    elif first.suffix == ".onnx":
+        for path in paths:
+            cpu_session(path, Stage.SETUP)
     elif first.suffix == ".gguf":
         from llama_cpp import Llama
 
@@ -89,10 +93,15 @@ def check_audio(config_input: str, config_output: str) -> Iterator[Check]:
     try:
         devices = {d.index: d for d in list_devices()}
     except OSError as exc:  # libportaudio2 missing
-        yield Check("audio", Status.FAIL, str(exc), "sudo apt-get install libportaudio2")
+        yield Check("audio", Status.FAIL, str(exc), "run `make setup` (it installs libportaudio2)")
         return
     except Exception as exc:  # PortAudio's own errors
-        yield Check("audio", Status.FAIL, f"cannot list devices: {exc}", "check ALSA/PipeWire")
+        yield Check(
+            "audio",
+            Status.FAIL,
+            f"cannot list devices: {exc}",
+            "check that the sound server (ALSA, PulseAudio or PipeWire) runs for the service user",
+        )
         return
     for kind, direction, wanted in (
         ("microphone", "input", config_input),
@@ -105,9 +114,9 @@ def check_audio(config_input: str, config_output: str) -> Iterator[Check]:
                 kind,
                 Status.FAIL,
                 exc.message.splitlines()[0],
-                f"plug in a USB {kind} (or a HAT), check `arecord -l` / `aplay -l`, "
-                f"add the service user to the 'audio' group, and set audio."
-                f"{direction}_device in the config",
+                f"plug in a USB {kind} (or a HAT) and add the service user to the 'audio' "
+                f"group, or set audio.{direction}_device in the config to a device found "
+                "(`secondself config` shows the one in force)",
             )
         else:
             yield Check(kind, Status.OK, f"{devices[index].name} (device {index})")
@@ -121,21 +130,26 @@ def check_devices(config: Config) -> Iterator[Check]:
         yield Check(c.name, Status.OK if c.ok else Status.WARN, c.detail, c.fix)
 
 
-def check_home(home: Path) -> Iterator[Check]:
+def check_home(home: Path, min_free_bytes: int = MIN_FREE_BYTES) -> Iterator[Check]:
     probe = home if home.exists() else next((p for p in home.parents if p.exists()), Path("/"))
     if not os.access(probe, os.W_OK):
         yield Check(
-            "data home", Status.FAIL, f"{home} is not writable", f"chown the folder {probe}"
+            "data home",
+            Status.FAIL,
+            f"{home} is not writable",
+            f"give the folder to the daemon's user: `chown -R USER {probe}`",
         )
     else:
         yield Check("data home", Status.OK, str(home))
     free = shutil.disk_usage(probe).free
-    status = Status.OK if free >= MIN_FREE_BYTES else Status.FAIL
+    status = Status.OK if free >= min_free_bytes else Status.FAIL
     yield Check(
         "disk space",
         status,
         f"{free / 1e9:.1f} GB free on {probe}",
-        "" if status is Status.OK else "free at least 500 MB for memories and the database",
+        ""
+        if status is Status.OK
+        else f"free at least {min_free_bytes >> 20} MB for memories and the database",
     )
 
 
@@ -151,7 +165,7 @@ def run_checks(app: App, load_models: bool = True) -> list[Check]:
         try:
             checks.extend(section())
         except SecondselfError as exc:
-            checks.append(Check(exc.code, Status.FAIL, exc.message, "run `make setup`"))
+            checks.append(Check(exc.code, Status.FAIL, exc.message, SETUP_FIX))
     return checks
 
 
@@ -170,7 +184,7 @@ def _doctor(args: argparse.Namespace, app: App) -> int:
     return 1 if failed else 0
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("doctor", help="check models, audio, camera, GPIO and disk; suggest fixes")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.add_argument("--quick", action="store_true", help="do not load the models")

@@ -49,6 +49,15 @@ class VadConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnConfig:
+    model: str = "smart-turn-v3"  # "" = silence alone ends a turn
+    threshold: float = 0.5
+    complete_silence_s: float = 0.24
+    incomplete_silence_s: float = 2.0
+    threads: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class SttConfig:
     engine: str = "moonshine"
     whisper_model: str = "whisper-tiny.en"
@@ -166,6 +175,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     wake: WakeConfig = field(default_factory=WakeConfig)
     vad: VadConfig = field(default_factory=VadConfig)
+    turn: TurnConfig = field(default_factory=TurnConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
@@ -234,6 +244,10 @@ CHECKS: dict[str, Any] = {
     "vad.no_speech_timeout_s": _between(0.5, 60.0),
     "vad.follow_up_s": _between(0.0, 60.0),
     "vad.speculate_after_s": _between(0.0, 5.0),
+    "turn.threshold": _between(0.0, 1.0),
+    "turn.complete_silence_s": _between(0.08, 5.0),
+    "turn.incomplete_silence_s": _between(0.1, 10.0),
+    "turn.threads": _between(1, 64),
     "stt.engine": _one_of("moonshine", "whisper"),
     "stt.threads": _between(1, 64),
     "stt.beam_size": _between(1, 10),

@@ -11,6 +11,7 @@ class Stage(StrEnum):
     AUDIO = "audio"
     WAKE = "wake"
     VAD = "vad"
+    TURN = "turn"
     STT = "stt"
     INTENT = "intent"
     MEMORY = "memory"

@@ -42,6 +42,13 @@ class VoiceActivity(Protocol):
     def reset(self) -> None: ...
 
 
+class EndOfTurn(Protocol):
+    def complete_probability(self, audio: Audio) -> float:
+        """Probability (0..1) that the speaker finished their turn where `audio` (the turn
+        so far, ending in the pause just heard) ends; under 0.5: they are not done."""
+        ...
+
+
 class Transcriber(Protocol):
     def transcribe(self, audio: Audio) -> str: ...
 

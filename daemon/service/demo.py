@@ -20,11 +20,11 @@ from secondself.core.protocols import SAMPLE_RATE, Audio
 from secondself.service.app import App
 from secondself.service.console import EventPrinter
 from secondself.service.session import Session, start_session
+from secondself.voice.audio_file import write_wav
 from secondself.voice.microphone_supervisor import MicrophoneSupervisor
 from secondself.voice.resample import resample
 from secondself.voice.speaker import SoundDeviceSpeaker
 from secondself.voice.virtual_soundcard import VirtualSoundCard
-from secondself.voice.wavfile import write_wav
 
 SCENARIO = (
     "Hey Jarvis, remember that my dog is called Biscuit.",

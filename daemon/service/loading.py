@@ -15,6 +15,7 @@ from secondself.core.errors import Stage
 from secondself.core.events import ModelLoaded
 from secondself.core.protocols import Transcriber
 from secondself.memory.embedding import LlamaEmbedder, load_embedder
+from secondself.voice.smart_turn import SmartTurn, load_turn_model
 from secondself.voice.stt import load_transcriber
 from secondself.voice.tts import PiperSynthesizer
 from secondself.voice.vad import SileroVad, load_vad
@@ -32,6 +33,7 @@ class Pipeline:
     embedder: LlamaEmbedder
     answerer: LlamaAnswerModel
     synth: PiperSynthesizer
+    turn: SmartTurn | None = None  # None: silence alone ends a turn (turn.model = "")
     load_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -65,6 +67,13 @@ def load_pipeline(
     pipeline = Pipeline(
         wake=timed(", ".join(words), "wake", lambda: load_wake_words(store, words)),
         vad=timed("silero-vad", "vad", lambda: load_vad(store)),
+        turn=timed(
+            config.turn.model,
+            "turn",
+            lambda: load_turn_model(store, config.turn.model, config.turn.threads),
+        )
+        if config.turn.model
+        else None,
         stt=timed(
             stt_name,
             "stt",

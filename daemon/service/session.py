@@ -149,7 +149,7 @@ def _voice_loop(
     if set(wake.names) != set(conversations.wake_words):
         # A persona that could not be made must not wake anyone: listen for the rest only.
         wake = load_wake_words(app.models, conversations.wake_words)
-    listener = Listener(wake, pipeline.vad, ListenerSettings.from_config(config))
+    listener = Listener(wake, pipeline.vad, ListenerSettings.from_config(config), pipeline.turn)
     _, conversation = conversations.for_wake(config.wake.model)
     loop = VoiceLoop(
         app.bus,

@@ -14,6 +14,10 @@ frame fed).
 
 The same machine with `no_speech_timeout_s` set to the follow-up window listens for a
 follow-up question without the wake word. Shape after Home Assistant's assist_pipeline/vad.py.
+
+`end_pause_after` changes how much silence ends the current pause (an end-of-turn model's
+verdict on it: less for a finished sentence, more for an unfinished one); speech coming
+back restores `trailing_silence_s` for the next pause.
 """
 
 from __future__ import annotations
@@ -101,6 +105,7 @@ class Endpointer:
         self._last_speech = 0  # last frame above the threshold
         self._speech_s = 0.0  # time since speech started
         self._silence_s = 0.0  # time since the last speech frame
+        self._ends_after_s = self.settings.trailing_silence_s  # silence that ends this pause
 
     @property
     def finished(self) -> bool:
@@ -130,6 +135,12 @@ class Endpointer:
             self._listen(index, speech, duration_s)
         return self.state
 
+    def end_pause_after(self, silence_s: float) -> None:
+        """The pause under way ends the utterance after `silence_s` of silence (counted from
+        its start); a pause already that long ends at the next frame."""
+        if self.state is State.TRAILING_SILENCE:
+            self._ends_after_s = silence_s
+
     def _wait(self, index: int, speech: bool, duration_s: float) -> None:
         self._waited_s += duration_s
         if speech:
@@ -157,12 +168,13 @@ class Endpointer:
         self._speech_s += duration_s
         if speech:
             self.state, self._last_speech, self._silence_s = State.IN_SPEECH, index, 0.0
+            self._ends_after_s = self.settings.trailing_silence_s
         else:
             self.state = State.TRAILING_SILENCE
             self._silence_s += duration_s
         if self._speech_s >= self.settings.max_utterance_s - EPSILON:
             self._finish(State.DONE, Outcome.CUT, self._start_frame(), self._frames)
-        elif self._silence_s >= self.settings.trailing_silence_s - EPSILON:
+        elif self._silence_s >= self._ends_after_s - EPSILON:
             end = min(self._frames, self._last_speech + 1 + self._post_roll_frames())
             self._finish(State.DONE, Outcome.ENDED, self._start_frame(), end)
 

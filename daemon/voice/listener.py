@@ -2,6 +2,10 @@
 
 A pure state machine over (frame, frame count): no clock, no threads, no sleeps. The voice
 loop feeds it 80 ms frames and acts on the signals it returns; tests feed it recordings.
+
+With an end-of-turn model, the first silent frame of each pause asks it whether the turn so
+far is a finished sentence: if so the pause ends the turn after a short silence and work on
+the answer starts at once (Paused); if not it waits longer before cutting the user off.
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ from enum import StrEnum
 import numpy as np
 
 from secondself.core.config import Config
-from secondself.core.protocols import FRAME_SAMPLES, SAMPLE_RATE, Audio, VoiceActivity, WakeWord
+from secondself.core.protocols import (
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    Audio,
+    EndOfTurn,
+    VoiceActivity,
+    WakeWord,
+)
 from secondself.voice.endpointing import Endpointer, EndpointSettings, Outcome, State
 
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
@@ -26,10 +37,25 @@ class Mode(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class TurnSettings:
+    """How a pause ends with an end-of-turn model (without one: trailing_silence_s)."""
+
+    threshold: float = 0.5  # the model's probability above which the sentence is finished
+    complete_silence_s: float = 0.24  # then this much silence ends the turn
+    incomplete_silence_s: float = 2.0  # else the user gets this long to go on
+
+    @classmethod
+    def from_config(cls, config: Config) -> TurnSettings:
+        turn = config.turn
+        return cls(turn.threshold, turn.complete_silence_s, turn.incomplete_silence_s)
+
+
+@dataclass(frozen=True, slots=True)
 class ListenerSettings:
     wake_threshold: float = 0.5
     refractory_s: float = 2.0  # one "Hey Jarvis" is one wake, however long it scores high
     endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+    turn: TurnSettings = field(default_factory=TurnSettings)
     follow_up_s: float = 5.0  # listen this long after a reply without the wake word; 0 = off
     pre_wake_s: float = 0.24  # audio before the wake fired, for users who do not pause
     stop_max_s: float = 1.5  # while busy, only utterances this short may be "stop"
@@ -49,6 +75,7 @@ class ListenerSettings:
             wake_threshold=config.wake.threshold,
             refractory_s=config.wake.refractory_s,
             endpoint=EndpointSettings.from_config(config.vad),
+            turn=TurnSettings.from_config(config),
             follow_up_s=config.vad.follow_up_s,
             speculate_after_s=config.vad.speculate_after_s,
         )
@@ -102,10 +129,15 @@ Signal = Woke | Heard | MaybeStop | Paused | Resumed | GaveUp
 
 class Listener:
     def __init__(
-        self, wake: WakeWord, vad: VoiceActivity, settings: ListenerSettings | None = None
+        self,
+        wake: WakeWord,
+        vad: VoiceActivity,
+        settings: ListenerSettings | None = None,
+        turn: EndOfTurn | None = None,
     ) -> None:
         self.wake = wake
         self.vad = vad
+        self.turn = turn  # None: every pause waits the endpoint's trailing_silence_s
         self.settings = settings or ListenerSettings()
         self.mode = Mode.IDLE
         self.muted = False
@@ -119,17 +151,19 @@ class Listener:
         self._frames: list[Audio] = []  # frames since listening began
         self._pre_wake: list[Audio] = []
         self._offset = 0  # frames dropped from the front of _frames
-
-    def reconfigure(self, settings: ListenerSettings) -> None:
-        """A reload (SIGHUP): the next frame is heard with these (the frame sizes they set at
-        start, pre-wake and catch-up, stay as they were)."""
-        self.settings = settings
         self._endpointer: Endpointer | None = None
         self._follow_up = False
         # In a follow-up window the wake word still counts: another persona may be called.
         self._wake_in_follow_up = False
         self._quiet_frames = 0  # consecutive non-speech frames since speech started
         self._paused = False  # a Paused signal is out and not yet resumed
+        self._pause_judged = False  # the turn model has heard the pause under way
+
+    def reconfigure(self, settings: ListenerSettings) -> None:
+        """A reload (SIGHUP): the next frame is heard with these (the frame sizes they set at
+        start, pre-wake and catch-up, stay as they were; a turn under way keeps its
+        endpoint settings)."""
+        self.settings = settings
 
     # -- called by the voice loop ----------------------------------------------------------
 
@@ -237,7 +271,8 @@ class Listener:
         state = self._endpointer.update(probability, FRAME_S)
         if not self._endpointer.finished:
             self._trim()
-            return self._speculation(probability, state)
+            finished_sentence = self._judge_pause(probability, state)
+            return self._speculation(probability, state, finished_sentence)
         result = self._endpointer.result
         assert result is not None
         follow_up = self._follow_up
@@ -255,9 +290,29 @@ class Listener:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _speculation(self, probability: float, state: State) -> list[Signal]:
-        """Paused once the trailing silence passes speculate_after_s; Resumed if speech
-        comes back before the endpoint is sure."""
+    def _judge_pause(self, probability: float, state: State) -> bool:
+        """At a pause's first silent frame, the turn model's verdict on the turn so far sets
+        the silence that ends the pause. True: the sentence sounds finished."""
+        if probability >= self.settings.endpoint.threshold:
+            self._pause_judged = False  # speech again: the next pause is judged afresh
+            return False
+        if self.turn is None or self._pause_judged or state is not State.TRAILING_SILENCE:
+            return False
+        self._pause_judged = True
+        assert self._endpointer is not None
+        turn = self.settings.turn
+        heard = self._utterance(slice(self._endpointer.keep_from, self._frames_fed()))
+        finished = self.turn.complete_probability(heard) >= turn.threshold
+        silence = turn.complete_silence_s if finished else turn.incomplete_silence_s
+        self._endpointer.end_pause_after(silence)
+        return finished
+
+    def _speculation(
+        self, probability: float, state: State, finished_sentence: bool = False
+    ) -> list[Signal]:
+        """Paused once the trailing silence passes speculate_after_s, or at once when the
+        turn model heard a finished sentence; Resumed if speech comes back before the
+        endpoint is sure."""
         if probability >= self.settings.endpoint.threshold:
             self._quiet_frames = 0
             if self._paused:
@@ -270,11 +325,11 @@ class Listener:
             after > 0
             and not self._paused
             and state is State.TRAILING_SILENCE
-            and self._quiet_frames * FRAME_S >= after - 1e-9
+            and (finished_sentence or self._quiet_frames * FRAME_S >= after - 1e-9)
         ):
             self._paused = True
             assert self._endpointer is not None
-            everything = slice(self._endpointer.keep_from, self._offset + len(self._frames))
+            everything = slice(self._endpointer.keep_from, self._frames_fed())
             return [Paused(self._utterance(everything))]
         return []
 
@@ -303,6 +358,7 @@ class Listener:
         self.vad.reset()
         self._quiet_frames = 0
         self._paused = False
+        self._pause_judged = False
         self._endpointer = Endpointer(settings)
         self._frames = []
         self._offset = 0
@@ -325,6 +381,10 @@ class Listener:
         if drop > 0:
             del self._frames[:drop]
             self._offset += drop
+
+    def _frames_fed(self) -> int:
+        """The index of the next frame, counted from the first one since listening began."""
+        return self._offset + len(self._frames)
 
     def _utterance(self, frames: slice) -> Audio:
         start = (frames.start or 0) - self._offset

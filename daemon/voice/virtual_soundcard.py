@@ -39,11 +39,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+
+from secondself.voice.audio_file import write_wav
 
 TOOLS = ("pulseaudio", "pactl", "pacat", "paplay")
 ENV_KEYS = ("PULSE_SERVER", "PULSE_SOURCE", "PULSE_SINK")
@@ -123,7 +124,7 @@ class VirtualSoundCard:
         With wait=False it returns at once; the returned process ends when playing is done.
         """
         path = Path(tempfile.mkstemp(suffix=".wav", dir=self.dir)[1])
-        _write_wav(path, np.asarray(audio, dtype=np.int16).reshape(-1), rate)
+        write_wav(path, audio, rate)
         process = subprocess.Popen(
             ["paplay", "-d", "mic", "--latency-msec=20", str(path)],
             env=self._env(),
@@ -310,14 +311,6 @@ class VirtualSoundCard:
 def _pacat_record(source: str, rate: int) -> list[str]:
     return ["pacat", "--record", "-d", source, "--latency-msec=20", "--raw",
             "--format=s16le", f"--rate={rate}", "--channels=1"]  # fmt: skip
-
-
-def _write_wav(path: Path, audio: NDArray[np.int16], rate: int) -> None:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(audio.astype("<i2").tobytes())
 
 
 def _rescan_portaudio() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from secondself.core.events import Event, SpeakingDone
 from secondself.core.protocols import Audio, Speech
-from secondself.voice.wavfile import write_wav
+from secondself.voice.audio_file import write_wav
 
 
 class ReplyRecorder:

@@ -24,7 +24,7 @@ from secondself.service.app import App
 from secondself.service.conversations import Conversations, reload_settings
 from secondself.service.loading import Pipeline, load_pipeline
 from secondself.service.session import Session, start_session
-from secondself.voice.wavfile import write_wav
+from secondself.voice.audio_file import write_wav
 from secondself.weights.manifest import ModelStore
 from tests.conftest import Say, silence
 

@@ -12,7 +12,7 @@ import pytest
 from secondself.core.bus import Bus
 from secondself.core.events import Event, Listening
 from secondself.core.protocols import FRAME_SAMPLES, Audio
-from secondself.hw.memo import MemoRecorder, MemoSettings, wav_bytes
+from secondself.hw.memo import MemoRecorder, MemoSettings
 from secondself.hw.voice_hooks import VoiceHooks
 from secondself.voice.listener import GaveUp, Heard, Listener, ListenerSettings, Mode, Signal, Woke
 from tests.support.fakes import QUIET, SPEECH, WAKE, MarkedVad, MarkedWakeWord, frame
@@ -103,13 +103,6 @@ def test_memo_stopped_by_the_button_keeps_what_was_said() -> None:
     early = record(frames(QUIET, 0.5), MemoSettings())
     early.stop()
     assert early.result is not None and early.result.reason == "nothing-heard"
-
-
-def test_wav_bytes_is_a_wav_of_the_audio() -> None:
-    audio = (np.arange(1600) % 200).astype(np.int16)
-    data = wav_bytes(audio)
-    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
-    assert np.array_equal(np.frombuffer(data[44:], "<i2"), audio)
 
 
 # --- the hooks ----------------------------------------------------------------------------

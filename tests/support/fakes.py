@@ -179,6 +179,24 @@ class MarkedWakeWord:
         self.resets += 1
 
 
+def marks(audio: Audio) -> list[int]:
+    """The marks of the marked frames in `audio`."""
+    return [int(audio[i]) for i in range(0, audio.size, 1280)]
+
+
+class ScriptedTurnEnd:
+    """An EndOfTurn answering from a script, one probability per pause; keeps what it heard
+    (the marks of the frames it was given)."""
+
+    def __init__(self, probabilities: Sequence[float]) -> None:
+        self._probabilities = list(probabilities)
+        self.heard: list[list[int]] = []
+
+    def complete_probability(self, audio: Audio) -> float:
+        self.heard.append(marks(audio))
+        return self._probabilities.pop(0)
+
+
 class MarkedVad:
     def speech_probability(self, frame: Audio) -> float:
         return 0.9 if frame[0] in (SPEECH, WAKE) else 0.05  # a wake word is speech too

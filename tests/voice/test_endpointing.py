@@ -162,3 +162,35 @@ def test_settings_from_config() -> None:
     follow_up = EndpointSettings.from_config(vad, follow_up=True)
     assert (follow_up.threshold, follow_up.no_speech_timeout_s) == (0.6, 8)
     assert follow_up.with_timeout(1.5).no_speech_timeout_s == 1.5
+
+
+def feed(endpointer: Endpointer, pattern: str) -> str:
+    return "".join(SHORT[endpointer.update(LEVELS[char], FRAME_S)] for char in pattern)
+
+
+def test_a_pause_can_be_told_to_end_sooner_or_later() -> None:
+    """The turn model's verdict at a pause's first silent frame: 1 frame of silence for a
+    finished sentence, 6 for an unfinished one, instead of the usual 3."""
+    sooner = Endpointer(SETTINGS)
+    assert feed(sooner, "..SS.") == "WWWIT"
+    sooner.end_pause_after(0.16)
+    assert feed(sooner, ".") == "D"
+    later = Endpointer(SETTINGS)
+    feed(later, "..SS.")
+    later.end_pause_after(0.48)
+    assert feed(later, ".....") == "TTTTD"
+    assert later.result is not None and later.result.end_frame == 5  # speech + post-roll
+
+
+def test_speech_after_a_long_pause_restores_the_usual_silence() -> None:
+    endpointer = Endpointer(SETTINGS)
+    feed(endpointer, "..SS.")
+    endpointer.end_pause_after(0.4)
+    assert feed(endpointer, "..S...") == "TTITTD"  # the next pause ends after 3 again
+
+
+def test_only_a_pause_under_way_is_changed() -> None:
+    endpointer = Endpointer(SETTINGS)
+    feed(endpointer, "..SS")
+    endpointer.end_pause_after(0.08)  # still talking: nothing to change
+    assert feed(endpointer, "...") == "TTD"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from secondself.core.config import load_config
 from secondself.voice.endpointing import EndpointSettings
 from secondself.voice.listener import (
     GaveUp,
@@ -15,9 +18,19 @@ from secondself.voice.listener import (
     Paused,
     Resumed,
     Signal,
+    TurnSettings,
     Woke,
 )
-from tests.support.fakes import QUIET, SPEECH, WAKE, MarkedVad, MarkedWakeWord, frame
+from tests.support.fakes import (
+    QUIET,
+    SPEECH,
+    WAKE,
+    MarkedVad,
+    MarkedWakeWord,
+    ScriptedTurnEnd,
+    frame,
+    marks,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -164,3 +177,89 @@ def test_the_wake_word_sleeps_through_silence_and_catches_up_on_speech() -> None
     assert isinstance(signals[0], Woke)
     # It first heard the audio leading up to the speech, then the wake word.
     assert wake.heard[-4:] == [QUIET, QUIET, QUIET, WAKE]
+
+
+# --- with an end-of-turn model ------------------------------------------------------------
+
+# Without the model a pause ends the turn after 0.4 s (5 frames); with it after 0.16 s
+# (2 frames) when the sentence sounds finished, 1.2 s (15 frames) when it does not.
+TURN = replace(SETTINGS, turn=TurnSettings(complete_silence_s=0.16, incomplete_silence_s=1.2))
+
+
+def frames_until_heard(listener: Listener, kinds: list[int]) -> int | None:
+    """How many frames were fed when Heard came (None: it did not)."""
+    for count, kind in enumerate(kinds, start=1):
+        if any(isinstance(s, Heard) for s in listener.feed(frame(kind))):
+            return count
+    return None
+
+
+def test_a_finished_sentence_ends_the_turn_after_a_short_silence() -> None:
+    model = ScriptedTurnEnd([0.9])
+    listener = Listener(MarkedWakeWord(), MarkedVad(), TURN, turn=model)
+    run(listener, [WAKE])
+    assert frames_until_heard(listener, [SPEECH] * 6 + [QUIET] * 10) == 6 + 2
+    # Asked once, at the first silent frame, about the turn so far (pre-roll, speech, pause).
+    assert model.heard == [[SPEECH] * 6 + [QUIET]]
+    without = new()
+    run(without, [WAKE])
+    assert frames_until_heard(without, [SPEECH] * 6 + [QUIET] * 10) == 6 + 5
+
+
+def test_an_unfinished_sentence_waits_for_the_rest() -> None:
+    """ "My dog is called ... um ... Biscuit": a 0.8 s pause that silence alone would end."""
+    model = ScriptedTurnEnd([0.1, 0.9])
+    listener = Listener(MarkedWakeWord(), MarkedVad(), TURN, turn=model)
+    run(listener, [WAKE])
+    hesitant = [SPEECH] * 6 + [QUIET] * 10 + [SPEECH] * 4 + [QUIET] * 10
+    signals = run(listener, hesitant)
+    [heard] = [s for s in signals if isinstance(s, Heard)]
+    assert marks(heard.audio).count(SPEECH) == 10  # all of it, in one turn
+    assert len(model.heard) == 2  # once per pause
+    without = new()
+    run(without, [WAKE])
+    cut = next(s for s in run(without, hesitant) if isinstance(s, Heard))
+    assert marks(cut.audio).count(SPEECH) == 6  # silence alone cut the user off
+
+
+def test_an_unfinished_sentence_still_ends_after_the_long_silence() -> None:
+    listener = Listener(MarkedWakeWord(), MarkedVad(), TURN, turn=ScriptedTurnEnd([0.2]))
+    run(listener, [WAKE])
+    assert frames_until_heard(listener, [SPEECH] * 6 + [QUIET] * 20) == 6 + 15
+
+
+def test_a_finished_sentence_starts_work_at_once_and_the_pause_confirms_it() -> None:
+    listener = Listener(MarkedWakeWord(), MarkedVad(), TURN, turn=ScriptedTurnEnd([0.9]))
+    run(listener, [WAKE])
+    signals = [listener.feed(frame(kind)) for kind in [SPEECH] * 6 + [QUIET] * 2]
+    assert [[type(s) for s in step] for step in signals[6:]] == [[Paused], [Heard]]
+
+
+def test_the_model_is_asked_only_at_pauses_of_a_turn() -> None:
+    """Idle listening, a reply being spoken and long speech cost no model work."""
+    model = ScriptedTurnEnd([0.9])
+    listener = Listener(MarkedWakeWord(), MarkedVad(), TURN, turn=model)
+    run(listener, [QUIET] * 50 + [SPEECH] * 20 + [QUIET] * 20)  # no wake word
+    run(listener, [WAKE] + [SPEECH] * 30)
+    assert model.heard == []
+    run(listener, [QUIET] * 2)  # the pause: asked once
+    assert listener.mode is Mode.BUSY and len(model.heard) == 1
+    run(listener, [SPEECH] * 4 + [QUIET] * 8)  # a "stop" over the reply
+    assert len(model.heard) == 1
+
+
+def test_a_reload_while_listening_takes_the_new_settings() -> None:
+    listener = new()
+    run(listener, [WAKE] + [SPEECH] * 3)
+    listener.reconfigure(replace(SETTINGS, follow_up_s=0.0))
+    signals = run(listener, [SPEECH] * 3 + [QUIET] * 6)
+    assert [type(s) for s in signals] == [Heard]
+    listener.reply_finished()
+    assert listener.mode is Mode.IDLE  # no follow-up window any more
+
+
+def test_turn_settings_come_from_the_config() -> None:
+    environ = {"SECONDSELF_TURN_COMPLETE_SILENCE_S": "0.3", "SECONDSELF_TURN_THRESHOLD": "0.7"}
+    config = load_config(environ=environ, system_files=[])
+    turn = ListenerSettings.from_config(config).turn
+    assert (turn.threshold, turn.complete_silence_s, turn.incomplete_silence_s) == (0.7, 0.3, 2.0)

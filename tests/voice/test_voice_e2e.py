@@ -24,18 +24,20 @@ from secondself.core.events import (
     MemorySaved,
     Speaking,
     SpeakingDone,
+    SpeechEnded,
     StageError,
+    Transcript,
     WakeDetected,
 )
 from secondself.core.protocols import Speech
 from secondself.service.app import App
 from secondself.service.loading import Pipeline, load_pipeline
 from secondself.service.session import Session, recording_frames, start_session
+from secondself.voice.audio_file import read_audio, write_wav
 from secondself.voice.microphone import Microphone
 from secondself.voice.speaker import SoundDeviceSpeaker
 from secondself.voice.stt import WhisperTranscriber
 from secondself.voice.virtual_soundcard import VirtualSoundCard
-from secondself.voice.wavfile import read_wav, write_wav
 from secondself.weights.manifest import ModelStore
 from tests.conftest import Say, silence
 
@@ -109,7 +111,7 @@ def test_listen_command_remembers_then_answers(
     assert "biscuit" in answer["text"].lower()
     replies = sorted(out.glob("reply-*.wav"))
     assert len(replies) == 2
-    heard = whisper.transcribe(read_wav(replies[-1]))
+    heard = whisper.transcribe(read_audio(replies[-1]))
     assert "biscuit" in heard.lower(), heard
 
 
@@ -151,6 +153,28 @@ def test_follow_up_without_the_wake_word_uses_the_previous_turn(
     # Both lines that start with "Hey Jarvis" wake it (the second one inside the first's
     # follow-up window: a wake word there is a new wake); the third needs none.
     assert sum(isinstance(e, WakeDetected) for e in events) == 2
+
+
+def test_a_pause_inside_a_sentence_does_not_cut_the_user_off(
+    tmp_path: Path, say: Say, pipeline: Pipeline
+) -> None:
+    """A second of "um" in the middle: the turn model waits for the rest, where a 0.6 s
+    silence alone cut the sentence in two."""
+    audio = np.concatenate(
+        [
+            say("Hey Jarvis, remember that the spare key is, um"),
+            silence(1.0),
+            say("under the blue pot."),
+            silence(1),
+        ]
+    )
+    assert pipeline.turn is not None
+    events, _ = run_offline(pipeline, tmp_path / "model", audio)
+    assert sum(isinstance(e, SpeechEnded) for e in events) == 1
+    heard = [e.text for e in events if isinstance(e, Transcript)][-1].lower()
+    assert "spare key" in heard and "blue pot" in heard, heard
+    cut, _ = run_offline(replace(pipeline, turn=None), tmp_path / "silence", audio)
+    assert sum(isinstance(e, SpeechEnded) for e in cut) == 2
 
 
 # --- live, through the virtual sound card ----------------------------------------------
