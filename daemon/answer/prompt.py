@@ -22,6 +22,15 @@ INSTRUCTIONS = (
     "Answer in one short sentence, speaking to the user as 'you'. "
     "The brackets after a fact say when the user said it and which dates its time words mean."
 )
+# A question about time gets each fact's date; any other gets only what a fact's own time
+# words mean: small models copy bracketed dates into answers about something else ("My dog
+# is called Biscuit. (Said on 4 December 2026.)").
+_ASKS_TIME = re.compile(
+    r"\b(?:when|what (?:day|date|time|month|year)|which (?:day|date|month|year)|how long|ago|"
+    r"since|until|before|after|first|last|latest|earliest|recently|yesterday|today|week|month|"
+    r"year)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +50,11 @@ class Source:
     def dates(self) -> str:
         """When it was said and what its time words mean: "said on 8 May 2023; yesterday =
         Sunday 7 May 2023" ("" when neither is known)."""
-        parts = [f"said on {self.when}"] if self.when else []
+        return self.dated(said=True)
+
+    def dated(self, said: bool) -> str:
+        """What its time words mean, and (`said`) when it was said."""
+        parts = [f"said on {self.when}"] if self.when and said else []
         if self.happened is not None and happenings.is_relative(self.happened):
             parts.append(f"{self.happened.phrase} = {happenings.name(self.happened)}")
         return "; ".join(parts)
@@ -80,7 +93,8 @@ def build_messages(
     and the question."""
     system = INSTRUCTIONS + (f" {directives.strip()}" if directives.strip() else "")
     if sources:
-        facts = "\n".join(f"- {_fact(s)}" for s in sources)
+        said = bool(_ASKS_TIME.search(question))
+        facts = "\n".join(f"- {_fact(s, said)}" for s in sources)
         system += f"\n\nFacts the user told you:\n{facts}"
     messages = [ChatMessage("system", system)]
     for turn in history:
@@ -90,10 +104,10 @@ def build_messages(
     return messages
 
 
-def _fact(source: Source) -> str:
+def _fact(source: Source, said: bool) -> str:
     """A memory as a sentence, its dates in brackets: "I went to a support group yesterday.
     (Said on 8 May 2023; yesterday = Sunday 7 May 2023.)"."""
-    dates = source.dates
+    dates = source.dated(said)
     sentence = _as_sentence(source.text)
     return f"{sentence} ({dates[0].upper()}{dates[1:]}.)" if dates else sentence
 

@@ -53,8 +53,13 @@ def test_the_prompt_gives_each_memory_its_date_and_what_its_time_words_mean() ->
     )
     assert "- My dog is called Biscuit. (Said on 8 May 2023.)" in system
     # A named date means what it says: only the day it was said is added.
-    named = build_messages("?", [recalled("we moved to Leeds in May 2019")])[0].content
-    assert "- We moved to Leeds in May 2019. (Said on 8 May 2023.)" in named
+    named = build_messages("When did we move?", [recalled("we moved to Leeds in May 2019")])
+    assert "- We moved to Leeds in May 2019. (Said on 8 May 2023.)" in named[0].content
+    # A question not about time gets no day it was said (small models copy it into the
+    # answer), but still what a fact's own time words mean.
+    other = build_messages("What is my dog called?", sources)[0].content
+    assert "- My dog is called Biscuit.\n" in other + "\n" and "Said on" not in other
+    assert "- I went to a support group yesterday. (Yesterday = Sunday 7 May 2023.)" in other
     plain = build_messages("?", [Source(3, "my sister lives in Lyon", "", 0.7)])[0].content
     assert "- My sister lives in Lyon.\n" in plain + "\n"
 
