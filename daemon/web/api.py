@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query, Security
+from fastapi import FastAPI, Path, Query, Security
 from fastapi.security import HTTPBearer
 from starlette.responses import Response, StreamingResponse
 
@@ -81,34 +81,29 @@ class WebApi:
         self._executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="secondself-web")
         self._in_flight: set[Future[Any]] = set()
 
-    def router(self) -> APIRouter:
-        """The API's routes, for the app to include."""
-        api = APIRouter(
-            prefix="/api", route_class=JsonRoute, dependencies=[Security(BEARER)],
-            responses=REFUSALS,
-        )  # fmt: skip
-        api.add_api_route("/users", self.users, summary="The household's users")
-        api.add_api_route("/personas", self.personas, summary="A user's personas")
-        api.add_api_route("/memories", self.memories, summary="Newest memories, or a search")
-        api.add_api_route(
-            "/memories", self.remember, methods=["POST"], status_code=201, summary="Remember"
-        )
-        api.add_api_route("/memories/{memory_id}", self.memory, summary="One memory")
-        api.add_api_route(
-            "/memories/{memory_id}", self.forget, methods=["DELETE"], summary="Forget for good"
-        )
-        api.add_api_route(
-            "/memories/{memory_id}/visibility", self.share, methods=["POST"],
+    def add_routes(self, app: FastAPI) -> None:
+        """The API's routes, on `app` (each in its OpenAPI schema)."""
+
+        def add(path: str, endpoint: Callable[..., Any], method: str = "GET", **more: Any) -> None:
+            app.router.add_api_route(
+                f"/api{path}", endpoint, methods=[method], route_class_override=JsonRoute,
+                dependencies=[Security(BEARER)], responses=REFUSALS, **more,
+            )  # fmt: skip
+
+        add("/users", self.users, summary="The household's users")
+        add("/personas", self.personas, summary="A user's personas")
+        add("/memories", self.memories, summary="Newest memories, or a search")
+        add("/memories", self.remember, "POST", status_code=201, summary="Remember")
+        add("/memories/{memory_id}", self.memory, summary="One memory")
+        add("/memories/{memory_id}", self.forget, "DELETE", summary="Forget for good")
+        add(
+            "/memories/{memory_id}/visibility", self.share, "POST",
             summary="Share with every persona, or make private",
         )  # fmt: skip
-        api.add_api_route("/conversations", self.conversations, summary="Turns, scored")
-        api.add_api_route(
-            "/correct", self.correct, methods=["POST"], status_code=201,
-            summary="Correct the last answer",
-        )  # fmt: skip
-        api.add_api_route("/media/{name}", self.media, summary="A snapshot or a voice note")
-        api.add_api_route("/events", self.events, summary="Live events (Server-Sent Events)")
-        return api
+        add("/conversations", self.conversations, summary="Turns, with their personal score")
+        add("/correct", self.correct, "POST", status_code=201, summary="Correct the last answer")
+        add("/media/{name}", self.media, summary="A snapshot or a voice note")
+        add("/events", self.events, summary="Live events (Server-Sent Events)")
 
     async def run(self, work: Callable[[], T]) -> T:
         """`work()` in the page's own threads (it blocks: files, SQLite, embedding)."""

@@ -62,7 +62,7 @@ def build_app(
     _add_metrics(app, render_metrics)
     if api is not None:
         _add_page(app, api)
-        app.include_router(api.router())
+        api.add_routes(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
