@@ -1,8 +1,8 @@
 """Serving an ASGI app with uvicorn inside the caller's own event loop: no other process,
-no signal handlers (the daemon owns SIGTERM and SIGHUP), no log lines of its own below a
-warning.
+no signal handlers (the daemon owns SIGTERM and SIGHUP), no log lines of its own but errors
+(a traceback of a bug in a route among them).
 
-We bind the socket ourselves, so a port in use is an OSError to the caller (uvicorn would
+We bind the sockets ourselves, so a port in use is an OSError to the caller (uvicorn would
 exit the process). uvicorn times out a connection idle between requests; `_Protocol` also
 gives each request's head that long, so a client that never finishes one is let go.
 """
@@ -72,18 +72,18 @@ class _Server(uvicorn.Server):
 
 
 class WebServer:
-    """An app served on one listening socket, until `close()`."""
+    """An app served on its listening sockets, until `close()`."""
 
-    def __init__(self, app: ASGIApp, sock: socket.socket, limits: Limits) -> None:
+    def __init__(self, app: ASGIApp, sockets: list[socket.socket], limits: Limits) -> None:
         self.app = app
-        self._socket = sock
+        self._sockets = sockets
         config = uvicorn.Config(
             app,
             http=_Protocol,
             ws="none",
             lifespan="off",
             log_config=None,
-            log_level="warning",
+            log_level="error",  # not a line for each malformed request a client sends
             access_log=False,
             server_header=False,
             proxy_headers=False,  # no client names its own address or scheme
@@ -98,10 +98,10 @@ class WebServer:
 
     @property
     def port(self) -> int:
-        return int(self._socket.getsockname()[1])
+        return int(self._sockets[0].getsockname()[1])
 
     async def start(self) -> WebServer:
-        self._serving = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+        self._serving = asyncio.create_task(self._server.serve(sockets=self._sockets))
         self._serving.add_done_callback(lambda _: self._closed())
         while not self._server.started:  # uvicorn says so only by this flag
             if self._serving.done():
@@ -128,7 +128,8 @@ class WebServer:
             await asyncio.wait({self._serving})
 
     def _closed(self) -> None:
-        self._socket.close()
+        for sock in self._sockets:
+            sock.close()
         _run_all(self._on_close)
 
 
@@ -142,19 +143,27 @@ def _run_all(callbacks: list[Callable[[], None]]) -> None:
             log.exception("closing the web server: %r failed", callback)
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port ("" is every address, IPv4 and IPv6)."""
-    if host == "" and socket.has_dualstack_ipv6():
-        return socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True)
-    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
-    return socket.create_server((host, port), family=family)
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Listening TCP sockets on every address host:port names, as asyncio would bind them
+    ("" is every address, IPv4 and IPv6; "localhost" both loopbacks)."""
+    found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, _, _, _, address in found:
+            sockets.append(socket.create_server(address, family=family))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 async def serve(app: ASGIApp, host: str, port: int, limits: Limits = DEFAULT_LIMITS) -> WebServer:
     """Serve `app` on host:port from this event loop (OSError when the port is taken)."""
-    sock = await asyncio.to_thread(listen, host, port)  # a name may need a DNS look-up
+    sockets = await asyncio.to_thread(listen, host, port)  # a name may need a DNS look-up
     try:
-        return await WebServer(app, sock, limits).start()
+        return await WebServer(app, sockets, limits).start()
     except BaseException:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise
