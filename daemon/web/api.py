@@ -56,7 +56,8 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": what}
     for status, what in (
         (400, "bad input"), (401, "no or a wrong token"), (403, "a cross-site request"),
-        (404, "no such user, persona or memory"), (421, "a host name not this server's"),
+        (404, "no such user, persona or memory"), (413, "a body over 256 KiB"),
+        (415, "a body not sent as JSON"), (421, "a host name not this server's"),
     )
 }  # fmt: skip
 

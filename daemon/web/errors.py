@@ -7,7 +7,6 @@ client can act on: an unknown user, persona or memory is 404, bad input 400, a f
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
@@ -17,8 +16,6 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from secondself.core.errors import SecondselfError, UserError
-
-log = logging.getLogger(__name__)
 
 NOT_FOUND = frozenset({"user-unknown", "persona-unknown", "memory-unknown-id"})
 # The codes of the framework's own refusals (a route that does not exist, say).
