@@ -1,18 +1,28 @@
-"""Prometheus metrics from the bus's events, served as text on `/metrics` (stdlib only).
+"""Prometheus metrics from the bus's events, exposed with `prometheus_client` on `/metrics`.
 
 `Metrics` subscribes to the bus (`bus.on(metrics.observe)`); the daemon's HTTP port serves
-its `render()` beside the web page (`secondself.web.site`). Nothing here
-reads what the user said: only counts, durations and labels from a fixed set.
+its `render()` beside the web page (`secondself.web.site`). Nothing here reads what the user
+said: only counts, durations and labels from a fixed set. Each `Metrics` has a registry of
+its own, so tests and the daemon never share one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import resource
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from secondself.core.events import (
     AnswerDone,
@@ -35,185 +45,168 @@ from secondself.core.events import (
 # Stage latencies span 10 ms (retrieval) to tens of seconds (a long answer on a Pi).
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-Labels = tuple[tuple[str, str], ...]
 
-
-@dataclass
-class Histogram:
-    buckets: Sequence[float] = BUCKETS
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-    count: int = 0
-
-    def observe(self, value: float) -> None:
-        if not self.counts:
-            self.counts = [0] * len(self.buckets)
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
-        self.total += value
-        self.count += 1
+# A `_created` timestamp beside every counter and histogram doubles the series for nothing
+# a dashboard here uses (the daemon's start time is process_start_time_seconds).
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
     """Counters, gauges and histograms fed by events (from any thread)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counters: dict[str, dict[Labels, float]] = {}
-        self._gauges: dict[str, dict[Labels, float]] = {}
-        self._histograms: dict[str, dict[Labels, Histogram]] = {}
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self._lock = threading.Lock()  # the turn's state below; the metrics lock themselves
         self._follow_up = False  # whether the listener is waiting for a follow-up
         # This turn's end of speech and first reply sentence, in whichever order they come
         # (a speculative reply may start before the endpointer is sure).
         self._speech_ended: float | None = None
         self._first_sentence: float | None = None
-        self.microphone("stopped")
-        for name in ("wakes", "false_wakes", "follow_up_timeouts", "turns", "backoffs"):
-            self._counters[f"secondself_{name}_total"] = {(): 0.0}
-        self._counters["secondself_memories_saved_total"] = {}
-        self._counters["secondself_errors_total"] = {}
+
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(name, doc, labels, registry=registry)
+
+        self.wakes = counter("secondself_wakes_total", "Wake words detected.")
+        self.false_wakes = counter(
+            "secondself_false_wakes_total", "Wakes after which nothing was said (NothingHeard)."
+        )
+        self.follow_up_timeouts = counter(
+            "secondself_follow_up_timeouts_total", "Follow-up windows that ended with nothing said."
+        )
+        self.turns = counter("secondself_turns_total", "Utterances transcribed.")
+        self.answers = counter(
+            "secondself_answers_total", "Answers generated, by backend.", ("backend",)
+        )
+        self.backoffs = counter("secondself_backoffs_total", "Answers handed to the cloud model.")
+        self.interrupted = counter(
+            "secondself_replies_interrupted_total", "Replies cut short by barge-in or stop."
+        )
+        self.saved = counter(
+            "secondself_memories_saved_total", "Memories saved, by kind and source.",
+            ("kind", "source"),
+        )  # fmt: skip
+        self.forgotten = counter("secondself_memories_forgotten_total", "Memories forgotten.")
+        self.errors = counter(
+            "secondself_errors_total", "Stage errors, by stage and code.", ("stage", "code")
+        )
+        self.microphone_open = Gauge(
+            "secondself_microphone_open", "1 while the microphone is open, 0 while missing.",
+            registry=registry,
+        )  # fmt: skip
+        self.model_load = Gauge(
+            "secondself_model_load_seconds", "Seconds each model took to load at start.",
+            ("model", "role"), registry=registry,
+        )  # fmt: skip
+        self._start_seconds: Gauge | None = None  # shown once the daemon is ready, not as 0
+        self.stage = Histogram(
+            "secondself_stage_seconds", "Latency of each stage of a turn.", ("stage",),
+            registry=registry, buckets=BUCKETS,
+        )  # fmt: skip
+        self.utterance = Histogram(
+            "secondself_utterance_seconds", "Length of what the user said.",
+            registry=registry, buckets=BUCKETS,
+        )  # fmt: skip
+        self.reply_latency = Histogram(
+            "secondself_reply_latency_seconds",
+            "From the end of speech to the first reply sentence.",
+            registry=registry, buckets=BUCKETS,
+        )  # fmt: skip
+        ProcessCollector(registry=registry)  # RSS, CPU seconds, open file descriptors
+        registry.register(OwnMemory())
 
     # -- feeding ---------------------------------------------------------------------------
 
     def observe(self, event: Event) -> None:
         """The bus handler: every event that counts updates its metric."""
+        with self._lock:
+            self._observe(event)
+
+    def _observe(self, event: Event) -> None:
         match event:
             case WakeDetected():
-                self._add("secondself_wakes_total")
+                self.wakes.inc()
             case Listening(follow_up=follow_up):
                 self._follow_up = follow_up
                 self._speech_ended = self._first_sentence = None  # a new turn begins
             case NothingHeard():
                 # After a wake, nothing said means the wake was false; after a reply it only
                 # means there was no follow-up.
-                name = "follow_up_timeouts" if self._follow_up else "false_wakes"
-                self._add(f"secondself_{name}_total")
+                (self.follow_up_timeouts if self._follow_up else self.false_wakes).inc()
             case SpeechEnded(duration_s=duration):
-                self._observe("secondself_utterance_seconds", duration)
+                self.utterance.observe(duration)
                 if self._speech_ended is None:
                     self._speech_ended = event.t
                     self._reply_latency()
             case Transcript(seconds=seconds):
-                self._add("secondself_turns_total")
-                self._stage("stt", seconds)
+                self.turns.inc()
+                self.stage.labels("stt").observe(seconds)
             case MemoriesRetrieved(seconds=seconds):
-                self._stage("retrieval", seconds)
+                self.stage.labels("retrieval").observe(seconds)
             case AnswerDone(backend=backend, first_token_s=first, seconds=seconds):
-                self._stage("first_token", first)
-                self._stage("answer", seconds)
-                self._add("secondself_answers_total", (("backend", backend),))
+                self.stage.labels("first_token").observe(first)
+                self.stage.labels("answer").observe(seconds)
+                self.answers.labels(backend).inc()
                 if backend == "cloud":
-                    self._add("secondself_backoffs_total")
+                    self.backoffs.inc()
             case Speaking(synth_s=synth_s):
-                self._stage("tts", synth_s)
+                self.stage.labels("tts").observe(synth_s)
                 if self._first_sentence is None:
                     self._first_sentence = event.t
                     self._reply_latency()
             case SpeakingDone(interrupted=True):
-                self._add("secondself_replies_interrupted_total")
+                self.interrupted.inc()
             case MemorySaved(kind=kind, source=source):
-                self._add("secondself_memories_saved_total", (("kind", kind), ("source", source)))
+                self.saved.labels(kind, source).inc()
             case MemoryForgotten(memory_ids=ids):
-                self._add("secondself_memories_forgotten_total", (), len(ids))
+                self.forgotten.inc(len(ids))
             case StageError(stage=stage, code=code):
-                self._add("secondself_errors_total", (("stage", stage), ("code", code)))
+                self.errors.labels(stage, code).inc()
             case ModelLoaded(model=model, role=role, seconds=seconds):
-                labels = (("model", model), ("role", role))
-                self._set("secondself_model_load_seconds", seconds, labels)
+                self.model_load.labels(model, role).set(seconds)
             case DaemonReady(seconds=seconds):
-                self._set("secondself_start_seconds", seconds)
+                if self._start_seconds is None:
+                    self._start_seconds = Gauge(
+                        "secondself_start_seconds", "Seconds from start to ready (models loaded).",
+                        registry=self.registry,
+                    )  # fmt: skip
+                self._start_seconds.set(seconds)
 
     def _reply_latency(self) -> None:
         """Once a turn has both its end of speech and its first sentence: the wait heard."""
         if self._speech_ended is not None and self._first_sentence is not None:
-            wait = max(0.0, self._first_sentence - self._speech_ended)
-            self._observe("secondself_reply_latency_seconds", wait)
+            self.reply_latency.observe(max(0.0, self._first_sentence - self._speech_ended))
 
     def microphone(self, state: str) -> None:
         """The microphone supervisor's state (open / missing / stopped), as a 0/1 gauge."""
-        with self._lock:
-            self._gauges["secondself_microphone_open"] = {(): 1.0 if state == "open" else 0.0}
-
-    def _add(self, name: str, labels: Labels = (), amount: float = 1.0) -> None:
-        with self._lock:
-            series = self._counters.setdefault(name, {})
-            series[labels] = series.get(labels, 0.0) + amount
-
-    def _set(self, name: str, value: float, labels: Labels = ()) -> None:
-        with self._lock:
-            self._gauges.setdefault(name, {})[labels] = value
-
-    def _observe(self, name: str, value: float, labels: Labels = ()) -> None:
-        with self._lock:
-            self._histograms.setdefault(name, {}).setdefault(labels, Histogram()).observe(value)
-
-    def _stage(self, stage: str, seconds: float) -> None:
-        self._observe("secondself_stage_seconds", seconds, (("stage", stage),))
+        self.microphone_open.set(1.0 if state == "open" else 0.0)
 
     # -- the exposition ----------------------------------------------------------------------
 
     def render(self) -> str:
         """The Prometheus text format (version 0.0.4)."""
-        with self._lock:
-            counters = {k: dict(v) for k, v in self._counters.items()}
-            gauges = {k: dict(v) for k, v in self._gauges.items()}
-            histograms = {
-                k: {labels: _copy(h) for labels, h in v.items()}
-                for k, v in self._histograms.items()
-            }
-        gauges.update(process_gauges())
-        lines: list[str] = []
-        for name in sorted(counters):
-            lines += _family(name, "counter", counters[name])
-        for name in sorted(gauges):
-            lines += _family(name, "gauge", gauges[name])
-        for name in sorted(histograms):
-            lines += _histogram_family(name, histograms[name])
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry).decode("utf-8")
 
 
-HELP = {
-    "secondself_wakes_total": "Wake words detected.",
-    "secondself_false_wakes_total": "Wakes after which nothing was said (NothingHeard).",
-    "secondself_follow_up_timeouts_total": "Follow-up windows that ended with nothing said.",
-    "secondself_turns_total": "Utterances transcribed.",
-    "secondself_answers_total": "Answers generated, by backend.",
-    "secondself_backoffs_total": "Answers handed to the cloud model.",
-    "secondself_replies_interrupted_total": "Replies cut short by barge-in or stop.",
-    "secondself_memories_saved_total": "Memories saved, by kind and source.",
-    "secondself_memories_forgotten_total": "Memories forgotten.",
-    "secondself_errors_total": "Stage errors, by stage and code.",
-    "secondself_microphone_open": "1 while the microphone is open, 0 while missing.",
-    "secondself_model_load_seconds": "Seconds each model took to load at start.",
-    "secondself_start_seconds": "Seconds from start to ready (models loaded).",
-    "secondself_stage_seconds": "Latency of each stage of a turn.",
-    "secondself_utterance_seconds": "Length of what the user said.",
-    "secondself_reply_latency_seconds": "From the end of speech to the first reply sentence.",
-    "process_resident_memory_bytes": "Resident set size of the daemon.",
-    "process_anonymous_memory_bytes": "Of the RSS, the daemon's own memory, not model files.",
-    "process_open_fds": "Open file descriptors of the daemon.",
-    "process_cpu_seconds_total": "CPU time of the daemon (user and system).",
-    "process_threads": "Threads of the daemon.",
-}
+class OwnMemory(Collector):
+    """What `ProcessCollector` leaves out: the anonymous part of the RSS, and threads."""
 
-
-def process_gauges() -> dict[str, dict[Labels, float]]:
-    """RSS (all and anonymous), open file descriptors, CPU time and threads, from /proc."""
-    found: dict[str, dict[Labels, float]] = {}
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        rss = rss_bytes()
-        found["process_resident_memory_bytes"] = {(): float(rss)}
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        if anonymous := anonymous_rss_bytes():
-            found["process_anonymous_memory_bytes"] = {(): float(anonymous)}
-    with contextlib.suppress(OSError):
-        found["process_open_fds"] = {(): float(len(os.listdir("/proc/self/fd")))}
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    found["process_cpu_seconds_total"] = {(): usage.ru_utime + usage.ru_stime}
-    with contextlib.suppress(OSError):
-        found["process_threads"] = {(): float(len(os.listdir("/proc/self/task")))}
-    return found
+    def collect(self) -> Iterable[Metric]:
+        try:
+            anonymous = anonymous_rss_bytes()
+        except (OSError, ValueError, IndexError):
+            anonymous = 0
+        if anonymous:
+            yield GaugeMetricFamily(
+                "process_anonymous_memory_bytes",
+                "Of the RSS, the daemon's own memory, not model files.",
+                value=anonymous,
+            )
+        try:
+            threads = len(os.listdir("/proc/self/task"))
+        except OSError:
+            return
+        yield GaugeMetricFamily("process_threads", "Threads of the daemon.", value=threads)
 
 
 def rss_bytes(pid: int | str = "self") -> int:
@@ -231,50 +224,6 @@ def anonymous_rss_bytes(pid: int | str = "self") -> int:
             if line.startswith("RssAnon:"):
                 return int(line.split()[1]) * 1024
     return 0
-
-
-def _copy(h: Histogram) -> Histogram:
-    return Histogram(h.buckets, list(h.counts), h.total, h.count)
-
-
-def _labels(labels: Labels, extra: Labels = ()) -> str:
-    pairs = (*labels, *extra)
-    if not pairs:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in pairs) + "}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-def _header(name: str, kind: str) -> list[str]:
-    lines = [f"# HELP {name} {HELP[name]}"] if name in HELP else []
-    return [*lines, f"# TYPE {name} {kind}"]
-
-
-def _family(name: str, kind: str, series: dict[Labels, float]) -> list[str]:
-    lines = _header(name, kind)
-    lines += [f"{name}{_labels(labels)} {_number(v)}" for labels, v in sorted(series.items())]
-    return lines
-
-
-def _histogram_family(name: str, series: dict[Labels, Histogram]) -> list[str]:
-    lines = _header(name, "histogram")
-    for labels, h in sorted(series.items()):
-        counts = h.counts or [0] * len(h.buckets)
-        for bound, count in zip(h.buckets, counts, strict=True):
-            lines.append(f"{name}_bucket{_labels(labels, (('le', repr(bound)),))} {count}")
-        lines.append(f"{name}_bucket{_labels(labels, (('le', '+Inf'),))} {h.count}")
-        lines.append(f"{name}_sum{_labels(labels)} {_number(h.total)}")
-        lines.append(f"{name}_count{_labels(labels)} {h.count}")
-    return lines
 
 
 def scrape(lines: Iterable[str]) -> dict[str, float]:

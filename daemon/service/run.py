@@ -30,8 +30,8 @@ from secondself.service.private_home import keep_home_private
 from secondself.service.sdnotify import Notifier, keep_alive, watchdog_interval
 from secondself.service.session import Session, start_session
 from secondself.voice.listener import ListenerSettings
-from secondself.web.http import HttpServer
 from secondself.web.server import serve_daemon_page
+from secondself.web.serving import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,7 @@ async def _serve(session: Session, microphone: Any, service: Service) -> None:
             task.cancel()
         if server is not None:
             server.close()
+            await server.wait_closed()
 
 
 async def _wind_down(session: Session, microphone: Any, listening: asyncio.Task[None]) -> None:
@@ -171,7 +172,7 @@ async def _wind_down(session: Session, microphone: Any, listening: asyncio.Task[
         await listening
 
 
-async def _start_metrics(service: Service, session: Session) -> HttpServer | None:
+async def _start_metrics(service: Service, session: Session) -> WebServer | None:
     """/metrics and the web page (memories, conversations, live timings) on one port. The
     page needs the install's access token, kept in the data home (made on first start)."""
     from secondself.web import access

@@ -4,48 +4,67 @@ Every route reads its parameters, then does its blocking work (files, SQLite, em
 in the page's own small thread pool, never the loop's default one: the voice's stages (STT,
 TTS, playback, generation) run there, and a page must not make them wait for a thread.
 
-Errors are one line of JSON: an unknown user, persona or memory is 404, bad input 400, and
-nothing is changed by a request that fails. Who may ask at all is `access.py`'s business.
+Errors are one line of JSON (`errors.py`): an unknown user, persona or memory is 404, bad
+input 400, and nothing is changed by a request that fails. Who may ask at all is the guard's
+business (`guard.PageGuard`), settled before a route is chosen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
+
+from fastapi import FastAPI, Path, Query, Security
+from fastapi.security import HTTPBearer
+from starlette.responses import Response, StreamingResponse
 
 from secondself.answer.correction import check_said, correct_last
 from secondself.core.bus import Bus
-from secondself.core.errors import SecondselfError, UserError
+from secondself.core.errors import UserError
 from secondself.household.personas import DEFAULT_PERSONA, Persona
 from secondself.memory import archive, media, validate
 from secondself.memory.model import Memory, Origin, SearchFilter, SearchResult, Visibility
 from secondself.web import actions, params
-from secondself.web.http import HttpError, Request, Response, json_response
-from secondself.web.live import event_stream
+from secondself.web.errors import ErrorBody, HttpError
+from secondself.web.jsonbody import JsonRoute
+from secondself.web.live import LiveStreams
+from secondself.web.schemas import Correction, NewMemory, VisibilityChange
 from secondself.web.stores import UserStores
 from secondself.web.turns import TurnScores
 
-NOT_FOUND = frozenset({"user-unknown", "persona-unknown", "memory-unknown-id"})
 MEDIA_TYPES = {
     "jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif",
     "webp": "image/webp", "bmp": "image/bmp", "tif": "image/tiff", "tiff": "image/tiff",
     "heic": "image/heic", "wav": "audio/wav",
 }  # fmt: skip
+MEDIA_NAME = re.compile(r"([0-9a-f]{64})\.([a-z0-9]{1,8})")  # no '/', no '..'
 PAGE_LIMIT = 100
 OFFSET_LIMIT = 100_000
+LARGEST_ID = 10**15 - 1
 WORKERS = 2  # threads for the page's blocking work: one slow request leaves one for the rest
 # How long closing waits for requests in flight: a stop has 5 s in all (issue 8), and this
-# wait holds up the event loop.
-CLOSE_WAIT_S = 2.0
+# wait holds up the event loop (after the server's own second for answers in flight).
+CLOSE_WAIT_S = 1.0
+# The token, as the OpenAPI schema shows it; `guard.PageGuard` checks it before routing.
+BEARER = HTTPBearer(auto_error=False, description="the install's access token")
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": what}
+    for status, what in (
+        (400, "bad input"), (401, "no or a wrong token"), (403, "a cross-site request"),
+        (404, "no such user, persona or memory"), (413, "a body over 256 KiB"),
+        (415, "a body not sent as JSON"), (421, "a host name not this server's"),
+    )
+}  # fmt: skip
 
 T = TypeVar("T")
-
-Route = Callable[[Request, tuple[str, ...]], Awaitable[Response]]
+User = Annotated[str, Query(description="the user (default: the daemon's primary user)")]
+PersonaName = Annotated[str, Query(description="the persona seen as (default: personal)")]
+MemoryId = Annotated[int, Path(ge=0, le=LARGEST_ID)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,24 +76,35 @@ class Who:
 class WebApi:
     def __init__(self, stores: UserStores, bus: Bus, default_user: str) -> None:
         self.stores = stores
-        self.bus = bus
         self.default_user = default_user
         self.turns = TurnScores(stores.embedder)
+        self.live = LiveStreams(bus)
         self._executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="secondself-web")
         self._in_flight: set[Future[Any]] = set()
-        self.routes: list[tuple[str, re.Pattern[str], Route]] = [
-            ("GET", re.compile(r"/api/users"), self.users),
-            ("GET", re.compile(r"/api/personas"), self.personas),
-            ("GET", re.compile(r"/api/memories"), self.memories),
-            ("POST", re.compile(r"/api/memories"), self.remember),
-            ("GET", re.compile(r"/api/memories/(\d{1,15})"), self.memory),
-            ("DELETE", re.compile(r"/api/memories/(\d{1,15})"), self.forget),
-            ("POST", re.compile(r"/api/memories/(\d{1,15})/visibility"), self.share),
-            ("GET", re.compile(r"/api/conversations"), self.conversations),
-            ("POST", re.compile(r"/api/correct"), self.correct),
-            ("GET", re.compile(r"/api/media/([0-9a-f]{64})\.([a-z0-9]{1,8})"), self.media),
-            ("GET", re.compile(r"/api/events"), self.events),
-        ]
+
+    def add_routes(self, app: FastAPI) -> None:
+        """The API's routes, on `app` (each in its OpenAPI schema)."""
+
+        def add(path: str, endpoint: Callable[..., Any], method: str = "GET", **more: Any) -> None:
+            app.router.add_api_route(
+                f"/api{path}", endpoint, methods=[method], route_class_override=JsonRoute,
+                dependencies=[Security(BEARER)], responses=REFUSALS, **more,
+            )  # fmt: skip
+
+        add("/users", self.users, summary="The household's users")
+        add("/personas", self.personas, summary="A user's personas")
+        add("/memories", self.memories, summary="Newest memories, or a search")
+        add("/memories", self.remember, "POST", status_code=201, summary="Remember")
+        add("/memories/{memory_id}", self.memory, summary="One memory")
+        add("/memories/{memory_id}", self.forget, "DELETE", summary="Forget for good")
+        add(
+            "/memories/{memory_id}/visibility", self.share, "POST",
+            summary="Share with every persona, or make private",
+        )  # fmt: skip
+        add("/conversations", self.conversations, summary="Turns, with their personal score")
+        add("/correct", self.correct, "POST", status_code=201, summary="Correct the last answer")
+        add("/media/{name}", self.media, summary="A snapshot or a voice note")
+        add("/events", self.events, summary="Live events (Server-Sent Events)")
 
     async def run(self, work: Callable[[], T]) -> T:
         """`work()` in the page's own threads (it blocks: files, SQLite, embedding)."""
@@ -90,188 +120,184 @@ class WebApi:
         _done, running = wait(list(self._in_flight), timeout)
         return not running
 
-    async def handle(self, request: Request) -> Response:
-        method = "GET" if request.method == "HEAD" else request.method
-        allowed: list[str] = []
-        for route_method, pattern, route in self.routes:
-            if (match := pattern.fullmatch(request.path)) is None:
-                continue
-            if route_method != method:
-                allowed.append(route_method)
-                continue
-            try:
-                return await route(request, match.groups())
-            except UserError as exc:
-                status = 404 if exc.code in NOT_FOUND else 400
-                raise HttpError(status, exc.code, exc.message) from None
-            except SecondselfError as exc:  # a fault, not the request: say which
-                status = 507 if exc.code == "memory-disk-full" else 500
-                raise HttpError(status, exc.code, exc.message) from None
-        if allowed:
-            raise HttpError(405, "method", f"{request.path} takes {' or '.join(allowed)}")
-        raise HttpError(404, "not-found", f"no such page: {request.path}")
-
     # --- who is asking ------------------------------------------------------------------
 
-    def who(self, query: Mapping[str, str]) -> Who:
+    def who(self, user: str, persona: str) -> Who:
         """The user and persona of a request (blocking: reads the persona file)."""
-        user = query.get("user") or self.default_user
+        user = user or self.default_user
         self.stores.folder(user)  # UserError: bad name, or no such user
-        persona = self.stores.household.persona(user, query.get("persona") or DEFAULT_PERSONA)
-        return Who(user, persona)
+        return Who(user, self.stores.household.persona(user, persona or DEFAULT_PERSONA))
 
     # --- users and personas -------------------------------------------------------------
 
-    async def users(self, request: Request, _: tuple[str, ...]) -> Response:
+    async def users(self) -> dict[str, Any]:
         names = await self.run(self.stores.household.users)
-        return json_response({"users": names, "default": self.default_user})
+        return {"users": names, "default": self.default_user}
 
-    async def personas(self, request: Request, _: tuple[str, ...]) -> Response:
+    async def personas(self, user: User = "") -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            user = request.query.get("user") or self.default_user
-            self.stores.folder(user)
-            found = self.stores.household.book(user).all()
-            return {"user": user, "personas": [_persona_json(p) for p in found]}
+            name = user or self.default_user
+            self.stores.folder(name)
+            found = self.stores.household.book(name).all()
+            return {"user": name, "personas": [_persona_json(p) for p in found]}
 
-        return json_response(await self.run(work))
+        return await self.run(work)
 
     # --- memories -----------------------------------------------------------------------
 
-    async def memories(self, request: Request, _: tuple[str, ...]) -> Response:
-        q = request.query
-        limit = params.integer(q, "limit", 20, 1, PAGE_LIMIT)
-        offset = params.integer(q, "offset", 0, 0, OFFSET_LIMIT)
-        kinds = params.kinds(q)
-        search = q.get("q", "").strip()
-        include_superseded = params.flag(q, "all")
+    async def memories(
+        self,
+        user: User = "",
+        persona: PersonaName = "",
+        limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 20,
+        offset: Annotated[int, Query(ge=0, le=OFFSET_LIMIT)] = 0,
+        kind: Annotated[str, Query(description="kinds, comma-separated (default: all)")] = "",
+        q: Annotated[str, Query(description="a search (the store's hybrid search)")] = "",
+        superseded: Annotated[
+            bool, Query(alias="all", description="with the memories corrections replaced")
+        ] = False,
+    ) -> dict[str, Any]:
+        kinds = params.kinds(kind)
+        search = q.strip()
 
         def work() -> dict[str, Any]:
-            who = self.who(q)
+            who = self.who(user, persona)
             if not self.stores.has_memories(who.user):
                 return {"memories": [], "next_offset": None}
             store = self.stores.get(who.user)
-            where = SearchFilter(who.persona.name, kinds, include_superseded=include_superseded)
+            where = SearchFilter(who.persona.name, kinds, include_superseded=superseded)
             if search:
                 results = store.search(search, where, limit)
-                shown = [_result_json(who.user, r) for r in results]
-                return {"memories": shown, "next_offset": None}
+                return {
+                    "memories": [_result_json(who.user, r) for r in results],
+                    "next_offset": None,
+                }
             found = store.recent(where, offset + limit + 1)[offset:]
             more = offset + limit if len(found) > limit else None
             shown = [memory_json(who.user, m) for m in found[:limit]]
             return {"memories": shown, "next_offset": more}
 
-        return json_response(await self.run(work))
+        return await self.run(work)
 
-    async def memory(self, request: Request, match: tuple[str, ...]) -> Response:
+    async def memory(
+        self, memory_id: MemoryId, user: User = "", persona: PersonaName = ""
+    ) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            who = self.who(request.query)
+            who = self.who(user, persona)
             if not self.stores.has_memories(who.user):
-                raise actions.unknown(int(match[0]))
-            found = actions.get_visible(self.stores.get(who.user), int(match[0]), who.persona.name)
+                raise actions.unknown(memory_id)
+            found = actions.get_visible(self.stores.get(who.user), memory_id, who.persona.name)
             return memory_json(who.user, found)
 
-        return json_response(await self.run(work))
+        return await self.run(work)
 
-    async def remember(self, request: Request, _: tuple[str, ...]) -> Response:
-        body = request.json()
-        text = validate.clean_text(params.text(body, "text"))  # before a store opens
-        shared = params.boolean(body, "shared")
+    async def remember(
+        self, body: NewMemory, user: User = "", persona: PersonaName = ""
+    ) -> dict[str, Any]:
+        text = validate.clean_text(body.text)  # before a store opens
 
         def work() -> dict[str, Any]:
-            who = self.who(request.query)
+            who = self.who(user, persona)
             memory = self.stores.get(who.user).remember(
                 text,
                 persona=who.persona.name,
-                visibility=Visibility.SHARED if shared else Visibility.PRIVATE,
+                visibility=Visibility.SHARED if body.shared else Visibility.PRIVATE,
                 source=Origin.WEB,
             )
             return memory_json(who.user, memory)
 
-        return json_response(await self.run(work), 201)
+        return await self.run(work)
 
-    async def forget(self, request: Request, match: tuple[str, ...]) -> Response:
+    async def forget(
+        self, memory_id: MemoryId, user: User = "", persona: PersonaName = ""
+    ) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            who = self.who(request.query)
+            who = self.who(user, persona)
             if not self.stores.has_memories(who.user):
-                raise actions.unknown(int(match[0]))
-            report = actions.forget(self.stores.get(who.user), int(match[0]), who.persona.name)
+                raise actions.unknown(memory_id)
+            report = actions.forget(self.stores.get(who.user), memory_id, who.persona.name)
             return {
                 "forgotten": list(report.ids),
                 "turns_removed": list(report.turns_removed),
                 "media_removed": list(report.media_removed),
             }
 
-        return json_response(await self.run(work))
+        return await self.run(work)
 
-    async def share(self, request: Request, match: tuple[str, ...]) -> Response:
-        visibility = params.visibility(request.json())
-
+    async def share(
+        self, memory_id: MemoryId, body: VisibilityChange, user: User = "",
+        persona: PersonaName = "",
+    ) -> dict[str, Any]:  # fmt: skip
         def work() -> dict[str, Any]:
-            who = self.who(request.query)
+            who = self.who(user, persona)
             if not self.stores.has_memories(who.user):
-                raise actions.unknown(int(match[0]))
+                raise actions.unknown(memory_id)
             store = self.stores.get(who.user)
-            memory = actions.set_visibility(store, int(match[0]), who.persona.name, visibility)
-            return memory_json(who.user, memory)
+            changed = actions.set_visibility(store, memory_id, who.persona.name, body.visibility)
+            return memory_json(who.user, changed)
 
-        return json_response(await self.run(work))
+        return await self.run(work)
 
-    async def media(self, request: Request, match: tuple[str, ...]) -> Response:
-        digest, ext = match  # the route admits only hex and [a-z0-9]: no '/', no '..'
+    async def media(self, name: str, user: User = "") -> Response:
+        if (match := MEDIA_NAME.fullmatch(name)) is None:
+            raise HttpError(404, "media-unknown", f"no media file {name}")
+        digest, ext = match.groups()
 
         def work() -> bytes:
-            user = request.query.get("user") or self.default_user
-            path = self.stores.folder(user) / media.MEDIA_DIR / digest[:2] / f"{digest}.{ext}"
+            folder = self.stores.folder(user or self.default_user)
+            path = folder / media.MEDIA_DIR / digest[:2] / f"{digest}.{ext}"
             if path.is_symlink() or not path.is_file():
                 raise HttpError(404, "media-unknown", f"no media file {digest}.{ext}")
             return path.read_bytes()
 
         data = await self.run(work)
         kind = MEDIA_TYPES.get(ext, "application/octet-stream")
-        extra = (("Content-Security-Policy", "default-src 'none'; sandbox"),)
-        return Response(200, data, kind, extra)
+        return Response(data, 200, {"Content-Security-Policy": "default-src 'none'; sandbox"}, kind)
 
     # --- conversations ------------------------------------------------------------------
 
-    async def conversations(self, request: Request, _: tuple[str, ...]) -> Response:
-        q = request.query
-        limit = params.integer(q, "limit", 10, 1, 50)
-        offset = params.integer(q, "offset", 0, 0, OFFSET_LIMIT)
-
+    async def conversations(
+        self,
+        user: User = "",
+        persona: PersonaName = "",
+        limit: Annotated[int, Query(ge=1, le=50)] = 10,
+        offset: Annotated[int, Query(ge=0, le=OFFSET_LIMIT)] = 0,
+    ) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            who = self.who(q)
+            who = self.who(user, persona)
+            threshold = who.persona.threshold
             if not self.stores.has_memories(who.user):
-                return {"turns": [], "next_offset": None, "threshold": who.persona.threshold}
+                return {"turns": [], "next_offset": None, "threshold": threshold}
             store = self.stores.get(who.user)
             turns, more = self.turns.page(
-                who.user, store, who.persona.name, limit, offset, who.persona.threshold
+                who.user, store, who.persona.name, limit, offset, threshold
             )
-            return {"turns": turns, "next_offset": more, "threshold": who.persona.threshold}
+            return {"turns": turns, "next_offset": more, "threshold": threshold}
 
-        return json_response(await self.run(work))
+        return await self.run(work)
 
-    async def correct(self, request: Request, _: tuple[str, ...]) -> Response:
-        said = check_said(params.text(request.json(), "text"))
+    async def correct(
+        self, body: Correction, user: User = "", persona: PersonaName = ""
+    ) -> dict[str, Any]:
+        said = check_said(body.text)
 
         def work() -> dict[str, Any]:
-            who = self.who(request.query)
+            who = self.who(user, persona)
             if not self.stores.has_memories(who.user):
                 raise UserError("nothing-to-correct", "there is no answer to correct yet")
             store = self.stores.get(who.user)
             fixed = correct_last(store, who.persona.name, said, Origin.WEB)
             return {"id": fixed.memory.id, "text": fixed.memory.text, "corrects": fixed.corrects}
 
-        return json_response(await self.run(work), 201)
+        return await self.run(work)
 
     # --- live ---------------------------------------------------------------------------
 
-    async def events(self, request: Request, _: tuple[str, ...]) -> Response:
-        return Response(
-            200,
-            content_type="text/event-stream; charset=utf-8",
-            headers=(("X-Accel-Buffering", "no"),),
-            stream=event_stream(self.bus),
-        )
+    async def events(self) -> StreamingResponse:
+        return StreamingResponse(
+            self.live.stream(), media_type="text/event-stream; charset=utf-8",
+            headers={"X-Accel-Buffering": "no"},
+        )  # fmt: skip
 
 
 def memory_json(user: str, memory: Memory) -> dict[str, Any]:

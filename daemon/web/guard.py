@@ -10,6 +10,9 @@
   cannot set one at all.
 - Cross-site reads and embedding: `Sec-Fetch-Site` names requests from other sites; the
   API refuses them, and every answer says `Cross-Origin-Resource-Policy: same-origin`.
+
+`PageGuard` applies these, and the access token, to every request before any route sees it
+(so no route can forget one); `SafeHeaders` adds the headers below to every answer.
 """
 
 from __future__ import annotations
@@ -18,12 +21,24 @@ import ipaddress
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from secondself.web.http import HttpError
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from secondself.web.errors import HttpError, error_response
+
+if TYPE_CHECKING:  # access.py reads WILDCARDS from here
+    from secondself.web.access import Access
 
 WRITE_HEADER = "x-secondself"  # the page sends "X-Secondself: 1" with every change
 WRITE_METHODS = frozenset({"POST", "DELETE"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="secondself"'}
+UNAUTHORIZED = (
+    "this needs the page's access token: open the link `secondself web` prints, "
+    "or send Authorization: Bearer TOKEN"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +114,66 @@ PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+
+class PageGuard:
+    """ASGI middleware: who may ask what, before routing.
+
+    `/metrics` holds counts and durations only, yet a DNS-rebinding page must not read the
+    device's activity: it answers our own host names with no token (a scrape on this
+    machine), and any name with the token (Prometheus on another host names the device as
+    it likes). Everything else passes the Host check first. The page, its script and style
+    are public code; every /api/ route holds the user's own data and needs the token as a
+    bearer header, then passes the cross-site checks. With no `access` (no token could be
+    made) there is no API to guard: only /metrics is served.
+    """
+
+    def __init__(self, app: ASGIApp, hosts: Hosts, access: Access | None) -> None:
+        self.app = app
+        self.hosts = hosts
+        self.access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                self.check(scope["method"], scope["path"], Headers(scope=scope))
+            except HttpError as refused:
+                response = error_response(
+                    refused.status_code, refused.code, refused.message, refused.headers
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def check(self, method: str, path: str, headers: Headers) -> None:
+        """HttpError for a request this server must not answer."""
+        token = self.access is not None and self.access.allows(headers)
+        if path == "/metrics":
+            if not token:
+                self.hosts.check(headers)
+            return
+        self.hosts.check(headers)
+        if not path.startswith("/api/") or self.access is None:
+            return
+        if not token:
+            raise HttpError(401, "unauthorized", UNAUTHORIZED, CHALLENGE)
+        check_site(headers)
+        check_write(method, headers)
+
+
+class SafeHeaders:
+    """ASGI middleware: `SAFE_HEADERS` on every answer (refusals included)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_safely(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                headers = MutableHeaders(scope=message)
+                for name, value in SAFE_HEADERS:
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_safely)

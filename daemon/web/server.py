@@ -13,11 +13,19 @@ from secondself.memory.store import MemoryStore
 from secondself.web.access import Access
 from secondself.web.api import WebApi
 from secondself.web.guard import Hosts
-from secondself.web.http import HttpServer, serve
-from secondself.web.site import Site
+from secondself.web.limits import DEFAULT_LIMITS, Limits
+from secondself.web.serving import WebServer, serve
+from secondself.web.site import build_app
 from secondself.web.stores import UserStores
 
 log = logging.getLogger(__name__)
+
+
+async def serve_metrics(
+    render_metrics: Callable[[], str], host: str, port: int, limits: Limits = DEFAULT_LIMITS
+) -> WebServer:
+    """Serve /metrics alone, to our own host names (no token: no page, no API)."""
+    return await serve(build_app(render_metrics, Hosts.for_host(host), limits=limits), host, port)
 
 
 async def serve_web(
@@ -28,17 +36,19 @@ async def serve_web(
     bus: Bus,
     default_user: str,
     token: str,
-) -> HttpServer:
+    limits: Limits = DEFAULT_LIMITS,
+) -> WebServer:
     """Serve /metrics, the page and its API on host:port; the page and the API only to
     requests with `token` (OSError when the port is taken). Closing the server ends the
     live streams, waits for the page's requests in flight and closes the stores it opened."""
     api = WebApi(stores, bus, default_user)
-    site = Site(render_metrics, api, Hosts.for_host(host), Access(token))
+    app = build_app(render_metrics, Hosts.for_host(host), api, Access(token), limits)
     try:
-        server = await serve(site, host, port)
+        server = await serve(app, host, port, limits)
     except OSError:
         api.close()
         raise
+    server.on_closing(api.live.close)
     server.on_close(lambda: _close(api, stores))
     return server
 
@@ -59,13 +69,12 @@ async def serve_daemon_page(
     bus: Bus,
     default_user: str,
     token: str | None,
-) -> HttpServer:
+) -> WebServer:
     """The running daemon's page on web.host:web.port. `store_of` gives the daemon's own
     store of a user (opened once, closed by the daemon): the page opens none of its own.
     With no token (its file could not be made) only /metrics is served, to our own names."""
     if token is None:
-        site = Site(render_metrics, hosts=Hosts.for_host(config.web.host))
-        return await serve(site, config.web.host, config.web.port)
+        return await serve_metrics(render_metrics, config.web.host, config.web.port)
     stores = UserStores(household, embedder, bus, borrow=store_of)
     return await serve_web(
         render_metrics, config.web.host, config.web.port, stores, bus, default_user, token

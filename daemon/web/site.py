@@ -1,112 +1,116 @@
-"""What the daemon's one HTTP port serves: `/metrics`, the page, and its API.
+"""What the daemon's one HTTP port serves, as one FastAPI app: `/metrics`, the page, its
+API, and the OpenAPI schema of them all (`/openapi.json`).
 
-`/metrics` holds counts and durations only, nothing the user said, yet a DNS-rebinding page
-must not read the device's activity: it answers our own host names with no token (a scrape
-on this machine), and any name with the token as a bearer header (Prometheus on another
-host names the device as it likes). Everything else goes through the Host check first. The
-page itself, its script and style are public code and need no token: the page asks for it
-in its link (`/#token=...`, see `access.py`). Every /api/ route holds the user's own data
-and needs the token as a bearer header, then passes the cross-site checks.
+Every request passes, outermost first: the security headers (`guard.SafeHeaders`), the
+limits (`limits.RequestLimits`), who may ask (`guard.PageGuard`), then its route. The page
+itself, its script and style are package data, read once and served offline. The schema's
+own browser (Swagger UI) is not served: it loads its script from the internet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from secondself.web import guard
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.responses import Response
+
+from secondself import __version__
+from secondself.web import errors, guard
 from secondself.web.access import Access
-from secondself.web.http import HttpError, Request, Response, error_response
+from secondself.web.limits import DEFAULT_LIMITS, Limits, RequestLimits
 
 if TYPE_CHECKING:  # the API needs the memory store; serving only /metrics does not
     from secondself.web.api import WebApi
 
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 STATIC = {
     "/": ("index.html", HTML_TYPE),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
 }
-CHALLENGE = ("WWW-Authenticate", 'Bearer realm="secondself"')
-UNAUTHORIZED = (
-    "this needs the page's access token: open the link `secondself web` prints, "
-    "or send Authorization: Bearer TOKEN"
-)
 
 
-def _text(status: int, body: str, kind: str = METRICS_TYPE) -> Response:
-    return Response(status, body.encode("utf-8"), kind)
+def build_app(
+    render_metrics: Callable[[], str],
+    hosts: guard.Hosts,
+    api: WebApi | None = None,
+    access: Access | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> FastAPI:
+    """/metrics, and with an API (it needs the access token) the page and the API."""
+    if api is not None and access is None:
+        raise ValueError("the page and its API need an access token")
+    app = FastAPI(
+        title="secondself",
+        version=__version__,
+        summary="A second self's local page: memories, conversations, live timings.",
+        docs_url=None,
+        redoc_url=None,
+        middleware=[
+            Middleware(guard.SafeHeaders),
+            Middleware(RequestLimits, limits=limits),
+            Middleware(guard.PageGuard, hosts=hosts, access=access),
+        ],
+    )
+    errors.install(app)
+    _add_metrics(app, render_metrics)
+    if api is not None:
+        _add_page(app, api)
+        api.add_routes(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
 
 
-class Site:
-    def __init__(
-        self,
-        render_metrics: Callable[[], str],
-        api: WebApi | None = None,
-        hosts: guard.Hosts | None = None,
-        access: Access | None = None,
-    ) -> None:
-        if api is not None and access is None:
-            raise ValueError("the page and its API need an access token")
-        self._render = render_metrics
-        self._api = api
-        self._access = access
-        self._hosts = hosts or guard.Hosts.for_host("127.0.0.1")
-        self._files: dict[str, bytes] = {}
+def _add_metrics(app: FastAPI, render: Callable[[], str]) -> None:
+    async def metrics() -> Response:
+        return Response(await run_in_threadpool(render), media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
-    async def __call__(self, request: Request) -> Response:
-        try:
-            response = await self._answer(request)
-        except HttpError as exc:
-            response = error_response(exc.status, exc.code, exc.message)
-            if exc.status == 401:
-                response = Response(401, response.body, response.content_type, (CHALLENGE,))
-        return Response(
-            response.status,
-            response.body,
-            response.content_type,
-            (*guard.SAFE_HEADERS, *response.headers),
-            response.stream,
+    app.add_api_route(
+        "/metrics", metrics, summary="Prometheus metrics: counts and durations, no words",
+        response_class=Response,
+    )  # fmt: skip
+
+
+def _add_page(app: FastAPI, api: WebApi) -> None:
+    for path, (name, kind) in STATIC.items():
+        app.add_api_route(
+            path, _static(api, name, kind), summary=f"The page: {name}", response_class=Response
         )
 
-    async def _answer(self, request: Request) -> Response:
-        if request.path == "/metrics":
-            return self._metrics(request)
-        if self._api is None or self._access is None:
-            return _text(404, "only /metrics is served here\n")
-        return await self._page(request, self._api, self._access)
 
-    def _metrics(self, request: Request) -> Response:
-        """Counts for our own host names; for any name (a scraper elsewhere) with the token."""
-        if self._access is None or not self._access.allows(request.headers):
-            self._hosts.check(request.headers)
-        if request.method not in ("GET", "HEAD"):
-            return _text(405, "GET /metrics\n")
-        return _text(200, self._render())
+def _static(api: WebApi, name: str, kind: str) -> Callable[[], Awaitable[Response]]:
+    """The route of one file (it takes no parameter: no request names a file)."""
+    policy = {"Content-Security-Policy": guard.PAGE_POLICY} if kind == HTML_TYPE else {}
+    read: list[bytes] = []
 
-    async def _page(self, request: Request, api: WebApi, access: Access) -> Response:
-        self._hosts.check(request.headers)
-        if request.path in STATIC:
-            if request.method not in ("GET", "HEAD"):
-                raise HttpError(405, "method", f"{request.path} takes GET")
-            return await self._static(request.path, api)
-        if not request.path.startswith("/api/"):
-            raise HttpError(404, "not-found", f"no such page: {request.path}")
-        if not access.allows(request.headers):
-            raise HttpError(401, "unauthorized", UNAUTHORIZED)
-        guard.check_site(request.headers)
-        guard.check_write(request.method, request.headers)
-        return await api.handle(request)
+    async def serve() -> Response:
+        if not read:  # package data: read once, from the wheel or the tree
+            read.append(await api.run(lambda: _read_static(name)))
+        return Response(read[0], headers=policy, media_type=kind)
 
-    async def _static(self, path: str, api: WebApi) -> Response:
-        name, kind = STATIC[path]
-        if name not in self._files:  # package data: read once, from the wheel or the tree
-            self._files[name] = await api.run(lambda: _read_static(name))
-        policy = (("Content-Security-Policy", guard.PAGE_POLICY),)
-        return Response(200, self._files[name], kind, policy if name.endswith(".html") else ())
+    return serve
 
 
 def _read_static(name: str) -> bytes:
     return resources.files("secondself.web").joinpath("static", name).read_bytes()
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, less the 422 answers it adds: a bad parameter here is a 400."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(unused, None)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -31,8 +31,7 @@ from secondself.service.logs import EventLogger, JournalHandler, decode_fields, 
 from secondself.service.metrics import Metrics, scrape
 from secondself.service.run import AudioHeartbeat
 from secondself.service.sdnotify import Notifier, keep_alive, watchdog_interval
-from secondself.web.http import serve
-from secondself.web.site import Site
+from secondself.web.server import serve_metrics
 from tests.support.loop_thread import LoopThread
 
 pytestmark = pytest.mark.unit
@@ -237,13 +236,14 @@ def test_metrics_count_events() -> None:
     assert values["secondself_false_wakes_total"] == 1
     assert values["secondself_follow_up_timeouts_total"] == 1
     assert values['secondself_memories_saved_total{kind="note",source="voice"}'] == 1
-    assert values['secondself_errors_total{stage="memory",code="memory-disk-full"}'] == 1
+    # prometheus_client writes a series' labels in name order, `le` among them.
+    assert values['secondself_errors_total{code="memory-disk-full",stage="memory"}'] == 1
     assert values['secondself_answers_total{backend="local"}'] == 1
     assert values["secondself_backoffs_total"] == 0
     assert values['secondself_stage_seconds_count{stage="stt"}'] == 1
-    assert values['secondself_stage_seconds_bucket{stage="stt",le="0.5"}'] == 1
-    assert values['secondself_stage_seconds_bucket{stage="stt",le="0.25"}'] == 0
-    assert values['secondself_stage_seconds_bucket{stage="answer",le="+Inf"}'] == 1
+    assert values['secondself_stage_seconds_bucket{le="0.5",stage="stt"}'] == 1
+    assert values['secondself_stage_seconds_bucket{le="0.25",stage="stt"}'] == 0
+    assert values['secondself_stage_seconds_bucket{le="+Inf",stage="answer"}'] == 1
     assert values["secondself_reply_latency_seconds_sum"] == pytest.approx(0.8)
     assert values["process_resident_memory_bytes"] > 10e6
     assert 0 < values["process_anonymous_memory_bytes"] < values["process_resident_memory_bytes"]
@@ -273,7 +273,7 @@ def test_reply_latency_with_a_speculative_reply() -> None:
 def metrics_server() -> Iterator[tuple[Metrics, int]]:
     metrics = Metrics()
     runner = LoopThread()
-    started = serve(Site(metrics.render), "127.0.0.1", 0)  # /metrics alone: no page, no token
+    started = serve_metrics(metrics.render, "127.0.0.1", 0)  # /metrics alone: no page, no token
     server = asyncio.run_coroutine_threadsafe(started, runner.loop).result(5)
     yield metrics, server.port
     runner.loop.call_soon_threadsafe(server.close)

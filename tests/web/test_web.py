@@ -37,8 +37,8 @@ from secondself.memory.store import MemoryStore, forget_user
 from secondself.service.metrics import Metrics, scrape
 from secondself.web import access
 from secondself.web.api import WebApi
-from secondself.web.http import HttpServer
 from secondself.web.server import serve_web
+from secondself.web.serving import WebServer
 from secondself.web.stores import UserStores
 from secondself.weights.manifest import ModelStore
 from tests.memory.test_support import files_containing, tiny_jpeg
@@ -65,7 +65,7 @@ def embedder(model_store: ModelStore) -> LlamaEmbedder:
 class Reply:
     status: int
     body: bytes
-    headers: dict[str, str]
+    headers: http.client.HTTPMessage  # names in any case, as HTTP has them
 
     @property
     def json(self) -> Any:
@@ -82,7 +82,7 @@ class Page:
     stores: UserStores
     bus: Bus
     metrics: Metrics
-    server: HttpServer
+    server: WebServer
     token: str = field(repr=False)
     runner: LoopThread = field(repr=False)
 
@@ -120,7 +120,7 @@ class Page:
                 method, path, body=data, headers={k: v for k, v in sent.items() if v is not None}
             )
             response = conn.getresponse()
-            return Reply(response.status, response.read(), dict(response.getheaders()))
+            return Reply(response.status, response.read(), response.msg)
         finally:
             conn.close()
 
@@ -144,6 +144,7 @@ def start_page(home: Path, embedder: LlamaEmbedder) -> Page:
 
 def stop_page(page: Page) -> None:
     page.runner.loop.call_soon_threadsafe(page.server.close)
+    page.runner.run(page.server.wait_closed())
     page.runner.close()
 
 
