@@ -44,10 +44,11 @@ class TurnControl:
         return self._release.is_set()
 
     async def released(self) -> bool:
-        """Waits until released; False if the turn was cancelled meanwhile."""
+        """Waits until released; False if the turn was cancelled before it was. A turn
+        released and then cut short (barge-in, SIGTERM) still saves what the user said."""
         while not self._release.is_set():
             if self.cancel.is_set():
                 return False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._release.wait(), 0.05)
-        return not self.cancel.is_set()
+        return True

@@ -13,8 +13,9 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from secondself.answer.backoff import BackoffModel, start_backoff
 from secondself.answer.control import TurnControl
@@ -111,14 +112,19 @@ class Conversation:
 
     # -- entry points ----------------------------------------------------------------------
 
-    async def turn(self, audio: Audio, speculative: bool = False) -> TurnResult:
-        """Transcribe an utterance and act on it.
+    def turn(self, audio: Audio, speculative: bool = False) -> Coroutine[Any, Any, TurnResult]:
+        """Transcribe an utterance and act on it (await the result).
 
         A speculative turn starts while the user may still be talking (during the trailing
         silence): it transcribes, recalls and generates, but says and saves nothing until
-        `release()`; `stop()` abandons it.
+        `release()`; `stop()` abandons it. The turn's switches are made here, when it is
+        called, not when its coroutine first runs: a `release()` that comes in between (the
+        endpoint right after the pause) belongs to this turn, not to the one before.
         """
-        self._control = control = TurnControl(self.bus, released=not speculative)
+        control = self._control = TurnControl(self.bus, released=not speculative)
+        return self._turn(audio, control)
+
+    async def _turn(self, audio: Audio, control: TurnControl) -> TurnResult:
         start = time.perf_counter()
         text = await asyncio.to_thread(self.stt.transcribe, audio)
         stt_s = time.perf_counter() - start

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, Protocol, TypeVar
 
@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 class TurnTaker(Protocol):
     """What the loop needs of a conversation (`secondself.answer.turn.Conversation`)."""
 
-    async def turn(self, audio: Audio, speculative: bool = False) -> object: ...
+    def turn(self, audio: Audio, speculative: bool = False) -> Awaitable[object]:
+        """The turn to await; its release() and stop() apply from this call on."""
+        ...
 
     def stop(self) -> None:
         """Cut the reply in flight short (barge-in, "stop", a button press)."""
@@ -155,7 +157,8 @@ class VoiceLoop(Generic[T]):
                     return  # a caption is coming, not a question
                 if self._turn is None or self._turn.done():
                     self._speculating = True
-                    self._turn = asyncio.create_task(self._run_turn(audio, speculative=True))
+                    turn = self.conversation.turn(audio, speculative=True)
+                    self._turn = asyncio.create_task(self._run_turn(turn))
             case Resumed():
                 await self._abandon_speculation()
             case Heard(audio=audio, speech_s=speech_s, cut=cut):
@@ -170,7 +173,7 @@ class VoiceLoop(Generic[T]):
                 await self._abandon_speculation()
                 if self._turn is not None and not self._turn.done():
                     await self._turn  # a barge-in: let the stopped reply wind down first
-                self._turn = asyncio.create_task(self._run_turn(audio))
+                self._turn = asyncio.create_task(self._run_turn(self.conversation.turn(audio)))
             case MaybeStop(audio=audio):
                 text = await asyncio.to_thread(self.stt.transcribe, audio)
                 if self._is_stop(text):
@@ -189,10 +192,10 @@ class VoiceLoop(Generic[T]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._turn
 
-    async def _run_turn(self, audio: Audio, speculative: bool = False) -> None:
+    async def _run_turn(self, turn: Awaitable[object]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            await self.conversation.turn(audio, speculative=speculative)
+            await turn
         except Exception as exc:  # one bad turn must never stop the daemon
             log.exception("turn failed")
             self.bus.publish(StageError(stage="turn", code="turn-failed", message=str(exc)))

@@ -303,6 +303,34 @@ def test_an_abandoned_speculation_saves_and_says_nothing() -> None:
     assert not any(isinstance(e, SpeakingDone) for e in events)
 
 
+def test_a_release_before_the_speculative_turn_first_runs_is_its_own() -> None:
+    """The endpoint can come in the same moment as the pause (the end-of-turn model is sure
+    at once): the release must reach the turn just made, not the one before it."""
+    conversation, _, memory, _, _ = build(["Remember that my dog is called Biscuit."], memories=())
+
+    async def scenario() -> None:
+        task = asyncio.create_task(conversation.turn(AUDIO, speculative=True))
+        conversation.release()  # before the task has run a single line
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert list(memory.memories.values()) == ["my dog is called Biscuit"]
+
+
+def test_a_released_remember_cut_short_still_saves_what_was_said() -> None:
+    """SIGTERM or a barge-in stops the reply; the memory the user asked for is still kept."""
+    conversation, _, memory, _, _ = build(["Remember that my dog is called Biscuit."], memories=())
+
+    async def scenario() -> None:
+        task = asyncio.create_task(conversation.turn(AUDIO, speculative=True))
+        conversation.release()
+        conversation.stop()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert list(memory.memories.values()) == ["my dog is called Biscuit"]
+
+
 def test_a_memory_that_answers_the_question_is_said_in_the_users_words() -> None:
     answer = ScriptedAnswerModel(["The model was not needed."])
     conversation, _, memory, _, _ = build(
