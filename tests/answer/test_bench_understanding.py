@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scripts.bench_understanding import (
+    Imported,
     Question,
     Row,
     abstains,
@@ -20,6 +21,7 @@ from scripts.bench_understanding import (
     load_dialogue,
     main,
     multi_hop_f1,
+    search_rows,
     session_time,
     summarise,
     token_f1,
@@ -201,3 +203,14 @@ def test_a_missing_or_broken_conversation_is_a_one_line_error(
     assert main(["--data", str(tmp_path), "--conversations", "conv-99"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "conv-99.json" in err
+
+
+def test_retrieval_only_rows_take_the_searchs_top_five_as_sources() -> None:
+    question = Question("Where did Ola fly the kite?", 4, "the lake", frozenset({"D1:7"}))
+    searched = [f"D1:{n}" for n in range(1, 11)]
+    imported = Imported(turn_of={}, searched=[searched], search_ms=[3.25], superseded=0)
+    (row,) = search_rows("made-up", [question], imported)
+    assert row.sources == searched[:5] and row.searched == searched
+    summary = summarise([row])["groups"]["4 single-hop"]
+    assert (summary["recall_at_5"], summary["recall_at_10"]) == (0.0, 1.0)
+    assert row.ms == 3.25
