@@ -4,7 +4,8 @@ memories, its questions answered by the product, the answers scored as the paper
 
 For each conversation, in a fresh data home: every turn becomes one memory ("Speaker: text",
 a shared photo's caption as "[shares a photo: ...]", created at its session's time, its
-dia_id as provenance) through the JSONL importer; every question is searched as
+dia_id as provenance, its session as its thread and its place there as its seq) through the
+JSONL importer; every question is searched as
 `secondself memories --search` searches (top 10) and answered by `secondself ask`'s
 conversation (the models loaded once per conversation, each question on its own: no
 follow-up history). Reported per category and for 1-4 together: answer token F1, evidence
@@ -162,7 +163,7 @@ class Question:
 @dataclass(frozen=True, slots=True)
 class Dialogue:
     name: str
-    records: list[dict[str, str]]  # one importer JSONL record per turn
+    records: list[dict[str, str | int]]  # one importer JSONL record per turn
     questions: list[Question]
 
 
@@ -177,18 +178,27 @@ def load_dialogue(folder: Path, name: str) -> Dialogue:
         raise UserError("locomo-bad-file", f"{path} is not a LoCoMo conversation: {exc}") from None
 
 
-def turn_records(data: dict[str, Any]) -> list[dict[str, str]]:
-    """Every turn as an importer record, session by session."""
+def turn_records(data: dict[str, Any]) -> list[dict[str, str | int]]:
+    """Every turn as an importer record, session by session; each session (one sitting of
+    the conversation, days from the next) is a thread, its turns in order."""
     numbers = sorted(int(m[1]) for key in data if (m := _SESSION.fullmatch(key)))
-    records = []
+    records: list[dict[str, str | int]] = []
     for n in numbers:
         created = session_time(data[f"session_{n}_date_time"]).isoformat()
-        for turn in data[f"session_{n}"]:
+        for seq, turn in enumerate(data[f"session_{n}"]):
             text = f"{turn['speaker']}: {turn['text']}"
             if caption := turn.get("blip_caption"):
                 text += f" [shares a photo: {caption}]"
             provenance = dia_ids(turn["dia_id"])[0]
-            records.append({"text": text, "created": created, "provenance": provenance})
+            records.append(
+                {
+                    "text": text,
+                    "created": created,
+                    "provenance": provenance,
+                    "thread": f"session {n}",
+                    "seq": seq,
+                }
+            )
     return records
 
 

@@ -285,6 +285,7 @@ def _record_to_item(
             )
         name = str(record["media"])
         media_input = MediaInput(media(name), Path(name).suffix.lstrip("."))
+    thread, seq = validate.thread_position(record.get("thread"), record.get("seq"))
     return NewMemory(
         text=validate.clean_text(text),
         kind=kind,
@@ -298,6 +299,8 @@ def _record_to_item(
         media=media_input,
         # Archives carry their own supersede history; plain JSONL facts are checked.
         check_supersede=not archived and "valid_to" not in record,
+        thread=thread,  # a turn of a conversation: its thread and position (context.py)
+        seq=seq,
     )
 
 

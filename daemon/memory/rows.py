@@ -12,13 +12,14 @@ from secondself.memory.model import Kind, Memory, Origin, Visibility
 
 COLUMNS = (
     "id, kind, text, persona, visibility, created, valid_from, valid_to, source, "
-    "provenance, media, corrects, superseded_by"
+    "provenance, media, corrects, superseded_by, thread, seq"
 )
 
 
 def to_memory(row: Sequence[object]) -> Memory:
     """The `Memory` of a row selected with `COLUMNS`."""
-    (id_, kind, text, persona, vis, created, vfrom, vto, source, prov, med, corr, sup) = row
+    (id_, kind, text, persona, vis, created, vfrom, vto, source, prov, med, corr, sup) = row[:13]
+    thread, seq = row[13:]
     return Memory(
         id=as_int(id_),
         kind=Kind(str(kind)),
@@ -33,6 +34,8 @@ def to_memory(row: Sequence[object]) -> Memory:
         media=None if med is None else str(med),
         corrects=None if corr is None else as_int(corr),
         superseded_by=None if sup is None else as_int(sup),
+        thread=None if thread is None else str(thread),
+        seq=None if seq is None else as_int(seq),
     )
 
 

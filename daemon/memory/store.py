@@ -22,9 +22,9 @@ import numpy as np
 from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError, Stage, UserError
 from secondself.core.protocols import Embedder
+from secondself.memory import context, hybrid, rows, schema, vectors
 from secondself.memory import db as dbm
 from secondself.memory import forget as forgetting
-from secondself.memory import hybrid, rows, schema, vectors
 from secondself.memory.db import as_int, scalar_int
 from secondself.memory.filters import condition
 from secondself.memory.forget import forget_user as forget_user  # callers import it from here
@@ -68,6 +68,7 @@ class MemoryStore:
         self._embedder = embedder
         self._index = GraphIndex(db, user_dir, graph_min, threads)
         self._writer = Writer(db, user_dir, clock, bus, self._index, self._embed)
+        self._searcher = hybrid.Searcher(db, self._index, self._embed)
         self._lock = threading.RLock()
 
     # --- life cycle ------------------------------------------------------------------
@@ -138,9 +139,10 @@ class MemoryStore:
     # --- embeddings --------------------------------------------------------------------
 
     def ensure_embeddings(self, progress: Progress = silent) -> int:
-        """Embed memories that have no vector, or all of them if the model changed.
+        """Embed memories that have no vector, or all of them if the model changed; then
+        build the conversation contexts still missing (`context.py`).
 
-        Returns how many were (re-)embedded.
+        Returns how many memories were (re-)embedded.
         """
         emb = self.embedder
         with self._lock:
@@ -155,16 +157,18 @@ class MemoryStore:
                     log.info("embedding model changed (%s -> %s): re-embedding", model, emb.name)
                     self.db.execute("DELETE FROM memory_vectors")
                     self.db.execute("DELETE FROM vector_log")
+                    context.clear(self.db)
                 dbm.set_meta(self.db, "embed_model", emb.name)
                 dbm.set_meta(self.db, "embed_dims", str(emb.dimensions))
             if changed:
                 self._index.drop()
             elif scalar_int(self.db, "SELECT count(*) FROM memories") == vectors.count(self.db):
+                context.refresh(self.db, context.missing(self.db), self._embed)
                 return 0  # the common case, without scanning for memories lacking a vector
             todo = [
-                (int(i), str(t))
-                for i, t in self.db.execute(
-                    "SELECT id, text FROM memories WHERE id NOT IN "
+                (int(i), context.vector_text(str(t), None if th is None else str(th)))
+                for i, t, th in self.db.execute(
+                    "SELECT id, text, thread FROM memories WHERE id NOT IN "
                     "(SELECT memory_id FROM memory_vectors) ORDER BY id"
                 )
             ]
@@ -176,6 +180,7 @@ class MemoryStore:
                 progress(start + len(chunk), len(todo))
             if todo:
                 self._index.maintain()
+            context.refresh(self.db, context.missing(self.db), self._embed)
             return len(todo)
 
     def _embed(self, texts: Sequence[str]) -> vectors.Matrix:
@@ -231,7 +236,11 @@ class MemoryStore:
         Every item is checked before anything is written, so bad input changes nothing.
         """
         with self._lock:
-            return self._writer.add(items, progress, batch)
+            ids = self._writer.add(items, progress, batch)
+            threaded = [i for i, it in zip(ids, items, strict=True) if it.thread is not None]
+            if threaded:
+                context.refresh(self.db, threaded, self._embed)
+            return ids
 
     def link_sources(self, turn_id: int, memory_ids: Sequence[int]) -> None:
         """Record that a conversation turn quoted these memories (forgotten with them)."""
@@ -325,13 +334,12 @@ class MemoryStore:
         *,
         vector: vectors.Matrix | None = None,
     ) -> list[SearchResult]:
-        """Hybrid search: sqlite-vec/graph k-NN and FTS5 BM25, fused; filters in SQL."""
+        """Hybrid search: k-NN and BM25 of memories and conversation windows, fused and
+        re-ranked (`hybrid.py`); filters in SQL."""
         if not query.strip():
             raise UserError("search-empty", "the search text is empty", Stage.MEMORY)
-        limit = max(1, limit)
-        q = self._embed([query])[0] if vector is None else np.asarray(vector, dtype=np.float32)
         with self._lock:
-            return hybrid.search(self.db, self._index, query, q, where, self.clock(), limit)
+            return self._searcher.search(query, where, self.clock(), max(1, limit), vector)
 
     def search_vector(
         self, vector: vectors.Matrix, where: SearchFilter, k: int = 10
@@ -374,7 +382,10 @@ class MemoryStore:
         database vacuumed, so no forgotten byte remains in any file of the user folder.
         """
         with self._lock:
-            return forgetting.forget(self.db, self._index, self.user_dir, self.bus, memories)
+            report = forgetting.forget(self.db, self._index, self.user_dir, self.bus, memories)
+            if self._embedder is not None:  # else rebuilt when opened with one
+                context.refresh(self.db, context.missing(self.db), self._embed)
+            return report
 
     def compact(self) -> None:
         """VACUUM, then checkpoint and truncate the WAL: no freed page keeps old bytes."""

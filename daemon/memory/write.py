@@ -13,7 +13,8 @@ import apsw
 from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError, Stage
 from secondself.core.events import MemorySaved
-from secondself.memory import media, rows, supersede, validate, vectors
+from secondself.memory import context, media, rows, supersede, validate, vectors
+from secondself.memory.db import scalar_int
 from secondself.memory.filters import Params
 from secondself.memory.index import GraphIndex
 from secondself.memory.model import Kind, NewMemory
@@ -51,7 +52,7 @@ class Writer:
 
         Every item is checked before anything is written, so bad input changes nothing.
         """
-        cleaned = [replace(it, text=validate.clean_text(it.text)) for it in items]
+        cleaned = [_checked(it) for it in items]
         for it in cleaned:
             if it.corrects is not None:
                 rows.get(self._db, it.corrects)  # UserError for an unknown id, before writing
@@ -86,7 +87,8 @@ class Writer:
         for n, it in enumerate(items):
             if (probe := _probe_text(it)) is not None:
                 probes[n] = probe
-        embedded = self._embed([it.text for it in items] + list(probes.values()))
+        texts = [context.vector_text(it.text, it.thread) for it in items]
+        embedded = self._embed(texts + list(probes.values()))
         return embedded[: len(items)], dict(zip(probes, embedded[len(items) :], strict=True))
 
     def _add_batch(
@@ -139,10 +141,14 @@ class Writer:
         now = self._clock()
         created = now if it.created is None else it.created
         valid_from = created if it.valid_from is None else it.valid_from
+        seq = it.seq
+        if it.thread is not None and seq is None:  # after the last turn of its thread
+            sql = "SELECT coalesce(max(seq) + 1, 0) FROM memories WHERE thread = ?"
+            seq = scalar_int(self._db, sql, (it.thread,))
         row = self._db.execute(
             "INSERT INTO memories (kind, text, persona, visibility, created, valid_from, "
-            "valid_to, source, provenance, media, corrects) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "valid_to, source, provenance, media, corrects, thread, seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 str(it.kind),
                 it.text,
@@ -155,6 +161,8 @@ class Writer:
                 it.provenance,
                 rel,
                 it.corrects,
+                it.thread,
+                seq,
             ),
         ).fetchone()
         assert row is not None
@@ -228,6 +236,11 @@ class Writer:
             "UPDATE memories SET valid_to = ?, superseded_by = ? WHERE id = ?",
             (new.valid_from, new_id, old_id),
         )
+
+
+def _checked(it: NewMemory) -> NewMemory:
+    thread, seq = validate.thread_position(it.thread, it.seq)
+    return replace(it, text=validate.clean_text(it.text), thread=thread, seq=seq)
 
 
 def _probe_text(it: NewMemory) -> str | None:

@@ -122,7 +122,7 @@ def test_turn_ids_are_normalised_and_split() -> None:
     assert dia_ids("nothing here") == []
 
 
-def test_each_turn_is_one_import_record_at_its_sessions_time() -> None:
+def test_each_turn_is_one_import_record_at_its_sessions_time_in_its_sessions_thread() -> None:
     data = {
         "session_2_date_time": "9:15 am on 3 June, 2023",
         "session_2": [{"speaker": "Ola", "dia_id": "D2:1", "text": "Back from the lake."}],
@@ -137,12 +137,22 @@ def test_each_turn_is_one_import_record_at_its_sessions_time() -> None:
             "text": "Ola: Look at this! [shares a photo: a kite]",
             "created": "2023-06-01T19:00:00",
             "provenance": "D1:1",
+            "thread": "session 1",
+            "seq": 0,
         },
-        {"text": "Ben: Lovely.", "created": "2023-06-01T19:00:00", "provenance": "D1:2"},
+        {
+            "text": "Ben: Lovely.",
+            "created": "2023-06-01T19:00:00",
+            "provenance": "D1:2",
+            "thread": "session 1",
+            "seq": 1,
+        },
         {
             "text": "Ola: Back from the lake.",
             "created": "2023-06-03T09:15:00",
             "provenance": "D2:1",
+            "thread": "session 2",
+            "seq": 0,
         },
     ]
 
