@@ -48,8 +48,7 @@ class Searcher:
             q = np.asarray(vector, dtype=np.float32)
         else:
             q = self._embed([speakers.without_names(query, names) or query])[0]
-        named = names[0] if len(names) == 1 else None
-        return search(self._db, self._index, query, q, where, now, limit, named)
+        return search(self._db, self._index, query, q, where, now, limit, names)
 
     def known_speakers(self) -> list[str]:
         """The store's speakers, read again only when the database changed."""
@@ -68,10 +67,10 @@ def search(
     where: SearchFilter,
     now: float,
     limit: int,
-    named: str | None = None,
+    names: Sequence[str] = (),
 ) -> list[SearchResult]:
-    """The best `limit` memories passing `where` for `query` (its vector `q`); `named`:
-    the one speaker the query names, whose turns are preferred."""
+    """The best `limit` memories passing `where` for `query` (its vector `q`); `names`:
+    the speakers it names (the turns of the one it names are preferred)."""
     cond, params = condition(where, now)
     depth = max(2 * limit, 2 * rerank.POOL)  # each list's depth; RRF barely moves below it
     terms = fts.query_terms(db, query, index.vector_count())
@@ -81,8 +80,9 @@ def search(
         by_window=context.nearest(db, q, depth, cond, params),
         by_window_text=context.search(db, terms, depth, cond, params),
     )
+    named = names[0] if len(names) == 1 else None
     fused = fusion.rank(_candidates(db, q, lists, named), now)
-    words = rerank.query_words(query)
+    words = rerank.query_words(speakers.without_names(query, names))  # names: by speaker
     ranked = rerank.rerank(db, fused, words, cond, params, limit, index.vector_count())
     return _results(db, ranked[:limit])
 
