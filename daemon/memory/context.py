@@ -26,6 +26,7 @@ from secondself.memory.speakers import split_speaker
 # 2 each side beat 1 (0.80 against 0.79). Every window stays inside its thread.
 VECTOR_REACH = 1
 TEXT_REACH = 2
+REFRESH_BATCH = 256  # turns whose windows are embedded and written together
 VECTORS_TABLE = "memory_context"
 TEXT_TABLE = "context_fts"
 
@@ -81,10 +82,17 @@ def clear(db: apsw.Connection) -> None:
 
 
 def refresh(db: apsw.Connection, ids: Sequence[int], embed: Embed) -> int:
-    """Build the contexts of these memories and of the turns whose windows they are in.
+    """Build the contexts of these memories and of the turns whose windows they are in,
+    REFRESH_BATCH at a time (each embedded outside any transaction, then written in one).
+    Returns how many were built."""
+    ordered = sorted(set(ids))
+    return sum(
+        _refresh(db, ordered[at : at + REFRESH_BATCH], embed)
+        for at in range(0, len(ordered), REFRESH_BATCH)
+    )
 
-    Embeds outside any transaction, then writes in one. Returns how many were built.
-    """
+
+def _refresh(db: apsw.Connection, ids: Sequence[int], embed: Embed) -> int:
     todo = sorted(set(ids) | set(neighbours(db, ids)))
     windows: dict[int, tuple[str, str, str]] = {}  # id -> speaker, vector text, words
     for group, seqs in _groups(db, todo).items():

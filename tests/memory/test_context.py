@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from secondself.core.errors import UserError
-from secondself.memory import archive, importer, neighbourhood, schema, speakers
+from secondself.memory import archive, context, importer, neighbourhood, schema, speakers
 from secondself.memory.db import DB_FILE
 from secondself.memory.filters import condition
 from secondself.memory.model import NewMemory, SearchFilter, Visibility
@@ -134,6 +134,17 @@ def test_neighbours_are_the_same_persona_and_visibility_only(store: MemoryStore)
     store.add([NewMemory("Ann: and then?", thread="t", seq=2, persona="work")])
     # The shared turn's window never holds the work persona's private words.
     assert windows_with(store, "zqxjsecret") == ["Ann: and then?", "Ann: my zqxjsecret plan"]
+
+
+def test_a_long_import_gives_every_turn_its_context_across_build_batches(
+    store: MemoryStore,
+) -> None:
+    lines = [f"Ann: line {n}" for n in range(300)]
+    lines[context.REFRESH_BATCH] = "Ann: the zqxjmarker line"  # first of the second batch
+    store.add(chat("t", *lines))
+    assert store.db.execute("SELECT count(*) FROM memory_context").fetchone() == (300,)
+    at = context.REFRESH_BATCH
+    assert windows_with(store, "zqxjmarker") == sorted(lines[at - 2 : at + 3])
 
 
 def test_a_turn_without_a_place_follows_its_threads_last(store: MemoryStore) -> None:
