@@ -9,6 +9,7 @@ fused candidates' best are then re-scored by the conversation around them (`rera
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,33 +26,39 @@ Embed = Callable[[Sequence[str]], vectors.Matrix]
 
 
 class Searcher:
-    """The search of one store; the store's lock is held around every call."""
+    """The search of one store, under the store's lock (released while the query is
+    embedded, as a search's longest step should not hold up the store)."""
 
-    def __init__(self, db: apsw.Connection, index: GraphIndex, embed: Embed) -> None:
+    def __init__(
+        self, db: apsw.Connection, index: GraphIndex, embed: Embed, lock: threading.RLock
+    ) -> None:
         self._db = db
         self._index = index
         self._embed = embed
+        self._lock = lock
         self._speakers: tuple[tuple[int, int], list[str]] = ((-1, -1), [])
 
     def search(
         self,
         query: str,
         where: SearchFilter,
-        now: float,
+        clock: Callable[[], float],
         limit: int,
         vector: vectors.Matrix | None = None,
     ) -> list[SearchResult]:
         """The best `limit` memories passing `where` for `query` (embedded as `vector`, if
         given: the vector of the query as searched, names and all)."""
-        names = speakers.named(query, self.known_speakers())
+        with self._lock:
+            names = speakers.named(query, self.known_speakers())
         if vector is not None:
             q = np.asarray(vector, dtype=np.float32)
         else:
             q = self._embed([speakers.without_names(query, names) or query])[0]
-        return search(self._db, self._index, query, q, where, now, limit, names)
+        with self._lock:
+            return search(self._db, self._index, query, q, where, clock(), limit, names)
 
     def known_speakers(self) -> list[str]:
-        """The store's speakers, read again only when the database changed."""
+        """The store's speakers, read again only when the database changed (lock held)."""
         row = self._db.execute("PRAGMA data_version").fetchone()
         version = (as_int(row[0]) if row else 0, self._db.total_changes())
         if self._speakers[0] != version:

@@ -31,7 +31,6 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 _STEMMER = ("porter", ["unicode61", "remove_diacritics", "2"])  # as context_fts's tokenizer
 _PLAIN = {"include_offsets": False, "include_colocated": False}  # tokens alone, as strings
-PREFIX = 3  # letters of a stem that every word it stems from begins with
 
 _Group = tuple[object, object, object]  # thread, persona, visibility
 
@@ -80,9 +79,8 @@ class _Counter:
     def __init__(self, tokenize: apsw.FTS5Tokenizer, stems: list[str]) -> None:
         self._tokenize = tokenize
         self._column = {s: n for n, s in enumerate(stems)}
-        # A porter stem begins like the words it stems from ("happi", "happy"), so a text
-        # without any stem's first letters has none of them: not tokenized at all.
-        self._starts = {s[:PREFIX] for s in stems}
+        # A text without any stem's first letters has none of them: not tokenized at all.
+        self._starts = {_start(s) for s in stems}
         self.width = len(stems)
 
     def of(self, texts: Sequence[str]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -100,6 +98,13 @@ class _Counter:
                 if (column := self._column.get(token)) is not None:
                     counts[n, column] += 1
         return counts, lengths
+
+
+def _start(stem: str) -> str:
+    """Letters every word with this stem begins with. Porter only rewrites a word's end
+    ("happy" -> "happi", "toy" -> "toi"), so all but the last letter of a short stem, and the
+    first three of a longer one."""
+    return stem[:3] if len(stem) > 3 else stem[:-1]
 
 
 def _around(

@@ -68,8 +68,8 @@ class MemoryStore:
         self._embedder = embedder
         self._index = GraphIndex(db, user_dir, graph_min, threads)
         self._writer = Writer(db, user_dir, clock, bus, self._index, self._embed)
-        self._searcher = hybrid.Searcher(db, self._index, self._embed)
         self._lock = threading.RLock()
+        self._searcher = hybrid.Searcher(db, self._index, self._embed, self._lock)
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -338,8 +338,7 @@ class MemoryStore:
         re-ranked (`hybrid.py`); filters in SQL."""
         if not query.strip():
             raise UserError("search-empty", "the search text is empty", Stage.MEMORY)
-        with self._lock:
-            return self._searcher.search(query, where, self.clock(), max(1, limit), vector)
+        return self._searcher.search(query, where, self.clock, max(1, limit), vector)
 
     def search_vector(
         self, vector: vectors.Matrix, where: SearchFilter, k: int = 10

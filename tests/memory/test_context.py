@@ -282,3 +282,14 @@ def test_search_results_carry_the_scores_the_answer_layer_reads(store: MemorySto
         ),
         abs=1e-5,
     )
+
+
+def test_the_neighbourhood_counts_every_word_of_a_stem(store: MemoryStore) -> None:
+    # Porter rewrites the ends of words ("toys" and "toy" -> "toi"): still counted.
+    (toys, beside) = store.add(chat("t", "Ann: the kids love their toy", "Ann: nothing here"))
+    note = store.remember("my toy robot").id
+    cond, params = condition(EVERYONE, 0.0)
+    ids = [toys, beside, note]
+    scores = neighbourhood.scores(store.db, ids, ["toys"], cond, params, store.count())
+    assert scores[toys] > 0 and scores[beside] > 0  # the same thread, within reach
+    assert scores[note] > 0  # outside any thread: its own words
