@@ -77,8 +77,7 @@ def drop(db: apsw.Connection, ids: Sequence[int]) -> None:
 
 def clear(db: apsw.Connection) -> None:
     """Remove every context (the embedding model changed: rebuilt with the new one)."""
-    db.execute("DELETE FROM memory_context")
-    db.execute(f"DELETE FROM {TEXT_TABLE}")
+    db.execute("DELETE FROM memory_context")  # their words go with them (a trigger)
 
 
 def refresh(db: apsw.Connection, ids: Sequence[int], embed: Embed) -> int:
