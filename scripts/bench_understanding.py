@@ -4,7 +4,8 @@ memories, its questions answered by the product, the answers scored as the paper
 
 For each conversation, in a fresh data home: every turn becomes one memory ("Speaker: text",
 a shared photo's caption as "[shares a photo: ...]", created at its session's time, its
-dia_id as provenance) through the JSONL importer; every question is searched as
+dia_id as provenance, its session as its thread and its place there as its seq) through the
+JSONL importer; every question is searched as
 `secondself memories --search` searches (top 10) and answered by `secondself ask`'s
 conversation (the models loaded once per conversation, each question on its own: no
 follow-up history). Reported per category and for 1-4 together: answer token F1, evidence
@@ -18,6 +19,11 @@ The data (CC BY-NC 4.0, for evaluation only) is read where it lies, by default
     .venv/bin/python scripts/bench_understanding.py --limit 40           # 40 questions, a quick run
     .venv/bin/python scripts/bench_understanding.py --conversations conv-44 conv-47 \\
         --categories 1 2 4 --json /tmp/locomo.json                       # rows and summary
+    .venv/bin/python scripts/bench_understanding.py --retrieval-only \\
+        --conversations conv-44 conv-47 conv-48                          # search alone, fast
+
+`--retrieval-only` loads no answer model: R@5 and R@10 are then both the search's (its top
+5 and top 10), and the search's own latency is reported instead of the answer's.
 """
 
 from __future__ import annotations
@@ -157,7 +163,7 @@ class Question:
 @dataclass(frozen=True, slots=True)
 class Dialogue:
     name: str
-    records: list[dict[str, str]]  # one importer JSONL record per turn
+    records: list[dict[str, str | int]]  # one importer JSONL record per turn
     questions: list[Question]
 
 
@@ -172,18 +178,27 @@ def load_dialogue(folder: Path, name: str) -> Dialogue:
         raise UserError("locomo-bad-file", f"{path} is not a LoCoMo conversation: {exc}") from None
 
 
-def turn_records(data: dict[str, Any]) -> list[dict[str, str]]:
-    """Every turn as an importer record, session by session."""
+def turn_records(data: dict[str, Any]) -> list[dict[str, str | int]]:
+    """Every turn as an importer record, session by session; each session (one sitting of
+    the conversation, days from the next) is a thread, its turns in order."""
     numbers = sorted(int(m[1]) for key in data if (m := _SESSION.fullmatch(key)))
-    records = []
+    records: list[dict[str, str | int]] = []
     for n in numbers:
         created = session_time(data[f"session_{n}_date_time"]).isoformat()
-        for turn in data[f"session_{n}"]:
+        for seq, turn in enumerate(data[f"session_{n}"]):
             text = f"{turn['speaker']}: {turn['text']}"
             if caption := turn.get("blip_caption"):
                 text += f" [shares a photo: {caption}]"
             provenance = dia_ids(turn["dia_id"])[0]
-            records.append({"text": text, "created": created, "provenance": provenance})
+            records.append(
+                {
+                    "text": text,
+                    "created": created,
+                    "provenance": provenance,
+                    "thread": f"session {n}",
+                    "seq": seq,
+                }
+            )
     return records
 
 
@@ -212,6 +227,7 @@ def choose(
 class Imported:
     turn_of: dict[int, str]  # memory id -> dia_id, from the memories' provenance
     searched: list[list[str]]  # per question: the dia_ids of `memories --search`'s top 10
+    search_ms: list[float]  # per question: how long that search took
     superseded: int  # turns the importer's supersede rule retired on import
 
 
@@ -245,10 +261,13 @@ def import_and_search(app: App, dialogue: Dialogue, questions: Sequence[Question
         memories = list(store.iterate())
         turn_of = {m.id: m.provenance for m in memories}
         where = SearchFilter(persona=app.persona)
-        searched = [
-            [turn_of[r.memory.id] for r in store.search(q.text, where, SEARCH_K)] for q in questions
-        ]
-    return Imported(turn_of, searched, sum(not m.current for m in memories))
+        searched, search_ms = [], []
+        for q in questions:
+            start = time.perf_counter()
+            found = store.search(q.text, where, SEARCH_K)
+            search_ms.append((time.perf_counter() - start) * 1000)
+            searched.append([turn_of[r.memory.id] for r in found])
+    return Imported(turn_of, searched, search_ms, sum(not m.current for m in memories))
 
 
 async def ask_all(
@@ -289,13 +308,38 @@ async def ask_all(
     return rows
 
 
+def search_rows(name: str, questions: Sequence[Question], imported: Imported) -> list[Row]:
+    """Each question's search alone (no answer model): its top 5 stand in for the sources."""
+    return [
+        Row(
+            conversation=name,
+            question=q.text,
+            category=q.category,
+            gold=q.gold,
+            answer="",
+            f1=0.0,
+            abstained=False,
+            evidence=sorted(q.evidence),
+            sources=searched[:5],
+            searched=searched,
+            score=0,
+            backend="none",
+            ms=round(ms, 2),
+            first_token_ms=None,
+        )
+        for q, searched, ms in zip(questions, imported.searched, imported.search_ms, strict=True)
+    ]
+
+
 def run_dialogue(
-    dialogue: Dialogue, questions: Sequence[Question], config: Path | None
+    dialogue: Dialogue, questions: Sequence[Question], config: Path | None, retrieval_only: bool
 ) -> tuple[list[Row], Imported]:
     """One conversation in a fresh data home, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix=f"locomo-{dialogue.name}-") as home:
         app = App(config_file=config, home_override=home)
         imported = import_and_search(app, dialogue, questions)
+        if retrieval_only:
+            return search_rows(dialogue.name, questions, imported), imported
         with text_session(app) as session:
             rows = asyncio.run(ask_all(session, dialogue.name, questions, imported))
     return rows, imported
@@ -355,6 +399,15 @@ def _latency(q: dict[str, float] | None) -> str:
     return "-" if q is None else f"p50 {q['p50']:.0f}, p95 {q['p95']:.0f} (n {q['n']:.0f})"
 
 
+def print_retrieval_table(summary: dict[str, Any], header: str) -> None:
+    print(header)
+    print(f"{'category':<15}{'n':>5}{'R@5':>7}{'R@10':>7}")
+    for name, g in summary["groups"].items():
+        print(f"{name:<15}{g['n']:>5}{_cell(g['recall_at_5']):>7}{_cell(g['recall_at_10']):>7}")
+    print("R@5, R@10: an evidence turn among the search's top 5, top 10")
+    print(f"search ms: {_latency(summary['answer_ms'])}")
+
+
 def print_table(summary: dict[str, Any], header: str) -> None:
     print(header)
     print(f"{'category':<15}{'n':>5}{'F1':>7}{'R@5':>7}{'R@10':>7}{'abstain':>9}{'score':>7}")
@@ -392,6 +445,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=_positive, help="questions per conversation (spread)")
     parser.add_argument("--config", type=Path, help="a secondself config file, applied last")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write rows and summary here")
+    parser.add_argument(
+        "--retrieval-only",
+        action="store_true",
+        help="search only, no answer model: R@5 is then the search's top 5",
+    )
     return parser.parse_args(argv)
 
 
@@ -406,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         turns = superseded = 0
         for dialogue in dialogues:
             questions = choose(dialogue.questions, set(args.categories), args.limit)
-            done, imported = run_dialogue(dialogue, questions, args.config)
+            done, imported = run_dialogue(dialogue, questions, args.config, args.retrieval_only)
             rows += done
             turns += len(imported.turn_of)
             superseded += imported.superseded
@@ -417,9 +475,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = summarise(rows)
     header = (
         f"LoCoMo {' '.join(args.conversations)}: {len(rows)} questions; {turns} turns imported "
-        f"({superseded} superseded on import); answer model {model}; stemmer {STEMMER_NAME}"
+        f"({superseded} superseded on import); "
+        + ("retrieval only" if args.retrieval_only else f"answer model {model}")
+        + f"; stemmer {STEMMER_NAME}"
     )
-    print_table(summary, header)
+    (print_retrieval_table if args.retrieval_only else print_table)(summary, header)
     if args.json is not None:
         report = {"header": header, "summary": summary, "rows": [asdict(r) for r in rows]}
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n")

@@ -8,9 +8,11 @@ content-addressed media, and forgetting that leaves no trace.
 
 Modules, one job each: schema (migrations), db (connection, pragmas), vectors (sqlite-vec
 k-NN), graph (usearch HNSW file), index (the graph's life cycle beside the store), rows
-(memory rows by id), fts (BM25 candidates), fusion (RRF + recency + corrections), supersede
-(when a new fact retires an old one), forget (selecting and removing every trace), filters
-(the persona rule), media, exif, validate, importer, archive (export), store (the
+(memory rows by id), fts (BM25 candidates), context (conversation turns indexed with their
+neighbours), speakers (who said a turn, whom a question names), hybrid (the search), fusion
+(RRF + speaker + recency + corrections), rerank and neighbourhood (the second stage),
+supersede (when a new fact retires an old one), forget (selecting and removing every trace),
+filters (the persona rule), media, exif, validate, importer, archive (export), store (the
 orchestration).
 """
 

@@ -47,6 +47,8 @@ def record(memory: Memory, quotes: list[int]) -> dict[str, Any]:
         data["superseded_by"] = memory.superseded_by
     if quotes:
         data["quotes"] = quotes
+    if memory.thread is not None:
+        data["thread"], data["seq"] = memory.thread, memory.seq
     return data
 
 

@@ -26,8 +26,8 @@ import apsw
 from secondself.core.bus import Bus
 from secondself.core.errors import Stage, UserError
 from secondself.core.events import MemoryForgotten
+from secondself.memory import context, media, rows
 from secondself.memory import db as dbm
-from secondself.memory import media, rows
 from secondself.memory.db import as_int
 from secondself.memory.dbfile import writers_held_off
 from secondself.memory.filters import Params
@@ -118,6 +118,9 @@ def forget(
             "AND id NOT IN (SELECT value FROM json_each(?1))",
             (rows.json_ids(doomed),),
         )
+        # The turns around a forgotten one hold its words in their contexts: dropped (the
+        # store builds them again without it), as the forgotten ones' own go with them.
+        context.drop(db, context.neighbours(db, doomed))
         db.execute(
             "DELETE FROM memories WHERE id IN (SELECT value FROM json_each(?))",
             (rows.json_ids(doomed),),
@@ -125,6 +128,7 @@ def forget(
         # Merge every FTS segment: with secure-delete on, no forgotten term survives.
         db.execute("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')")
         dbm.set_meta(db, FORGETS_KEY, str(forget_count(db) + 1))
+        db.execute(f"INSERT INTO {context.TEXT_TABLE} ({context.TEXT_TABLE}) VALUES ('optimize')")
     index.purge()
     removed_media = []
     for rel in sorted({m.media for m in gone.values() if m.media}):

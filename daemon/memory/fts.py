@@ -123,13 +123,20 @@ def query_terms(db: apsw.Connection, query: str, total: int) -> list[str]:
 
 
 def search(
-    db: apsw.Connection, terms: list[str], k: int, where: str, params: Params
+    db: apsw.Connection,
+    terms: list[str],
+    k: int,
+    where: str,
+    params: Params,
+    *,
+    table: str = "memories_fts",
 ) -> list[tuple[int, float]]:
     """Top-k (id, bm25) among memories passing `where`; bm25 is lower-is-better.
 
     BM25 ranks the matches inside FTS5 first (cheap), then only the best of them are
     checked against `where` in SQL; the window widens when the filter rejects too many,
-    and a selective filter falls back to filtering every match (always correct).
+    and a selective filter falls back to filtering every match (always correct). `table`:
+    an FTS5 table whose rowids are memory ids (the memories' own words by default).
     """
     if not terms:
         return []
@@ -139,8 +146,8 @@ def search(
         ranked = [
             (as_int(i), as_float(s))
             for i, s in db.execute(
-                "SELECT rowid, bm25(memories_fts) AS score FROM memories_fts "
-                "WHERE memories_fts MATCH ? ORDER BY score LIMIT ?",
+                f"SELECT rowid, bm25({table}) AS score FROM {table} "
+                f"WHERE {table} MATCH ? ORDER BY score LIMIT ?",
                 (expression, window),
             )
         ]
@@ -157,8 +164,8 @@ def search(
             return hits
         window *= 4
     sql = (
-        "SELECT f.rowid, bm25(memories_fts) AS score FROM memories_fts AS f "
+        f"SELECT f.rowid, bm25({table}) AS score FROM {table} AS f "
         "JOIN memories AS m ON m.id = f.rowid "
-        f"WHERE memories_fts MATCH ? AND {where} ORDER BY score LIMIT ?"
+        f"WHERE {table} MATCH ? AND {where} ORDER BY score LIMIT ?"
     )
     return [(as_int(i), as_float(s)) for i, s in db.execute(sql, [expression, *params, k])]

@@ -57,6 +57,8 @@ class Memory:
     corrects: int | None = None  # the memory this correction overrides
     superseded_by: int | None = None
     happened: Happened | None = None  # None: the text names no time (its own day is its time)
+    thread: str | None = None  # the conversation (one sitting of it) this is a turn of
+    seq: int | None = None  # its position in the thread
 
     @property
     def current(self) -> bool:
@@ -92,6 +94,10 @@ class NewMemory:
     corrects: int | None = None
     # Imports of exported archives keep their own supersede links; live input is checked.
     check_supersede: bool = True
+    # A turn of a conversation: the thread it belongs to and its position there (None:
+    # after the thread's last turn). Its neighbours give it context (`context.py`).
+    thread: str | None = None
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

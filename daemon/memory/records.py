@@ -74,6 +74,7 @@ def _record(data: dict[str, Any], where: str, persona: str, archived: bool, now:
         raise _field('"media" is only read from an exported archive')
     created = _time(data, "created", now)
     own_persona = _string(data, "persona")
+    thread, seq = validate.thread_position(data.get("thread"), data.get("seq"))
     item = NewMemory(
         text=validate.clean_text(text),
         kind=_choice(data, "kind", Kind, Kind.NOTE),
@@ -86,6 +87,8 @@ def _record(data: dict[str, Any], where: str, persona: str, archived: bool, now:
         valid_to=_time(data, "valid_to", now),
         # Archives carry their own supersede history; plain JSONL facts are checked.
         check_supersede=not archived and "valid_to" not in data,
+        thread=thread,  # a turn of a conversation: its thread and position (context.py)
+        seq=seq,
     )
     links = Links(
         id=_whole(data, "id"),

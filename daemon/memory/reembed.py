@@ -14,8 +14,8 @@ import numpy as np
 
 from secondself.core.errors import SecondselfError, Stage
 from secondself.core.protocols import Embedder
+from secondself.memory import context, vectors
 from secondself.memory import db as dbm
-from secondself.memory import vectors
 from secondself.memory.db import scalar_int
 from secondself.memory.index import GraphIndex
 from secondself.memory.progress import Progress
@@ -51,16 +51,18 @@ def ensure(
             log.info("embedding model changed (%s -> %s): re-embedding", model, embedder.name)
             db.execute("DELETE FROM memory_vectors")
             db.execute("DELETE FROM vector_log")
+            context.clear(db)
         dbm.set_meta(db, "embed_model", embedder.name)
         dbm.set_meta(db, "embed_dims", str(embedder.dimensions))
     if changed:
         index.drop()
     elif scalar_int(db, "SELECT count(*) FROM memories") == vectors.count(db):
+        context.refresh(db, context.missing(db), lambda texts: embed(embedder, texts))
         return 0  # the common case, without scanning for memories lacking a vector
     todo = [
-        (int(i), str(t))
-        for i, t in db.execute(
-            "SELECT id, text FROM memories WHERE id NOT IN "
+        (int(i), context.vector_text(str(t), None if th is None else str(th)))
+        for i, t, th in db.execute(
+            "SELECT id, text, thread FROM memories WHERE id NOT IN "
             "(SELECT memory_id FROM memory_vectors) ORDER BY id"
         )
     ]
@@ -72,4 +74,5 @@ def ensure(
         progress(start + len(chunk), len(todo))
     if todo:
         index.maintain()
+    context.refresh(db, context.missing(db), lambda texts: embed(embedder, texts))
     return len(todo)

@@ -12,14 +12,15 @@ from secondself.memory.model import Happened, Kind, Memory, Origin, Visibility
 
 COLUMNS = (
     "id, kind, text, persona, visibility, created, valid_from, valid_to, source, "
-    "provenance, media, corrects, superseded_by, happened_from, happened_to, happened_phrase"
+    "provenance, media, corrects, superseded_by, happened_from, happened_to, happened_phrase, "
+    "thread, seq"
 )
 
 
 def to_memory(row: Sequence[object]) -> Memory:
     """The `Memory` of a row selected with `COLUMNS`."""
     (id_, kind, text, persona, vis, created, vfrom, vto, source, prov, med, corr, sup) = row[:13]
-    h_from, h_to, h_phrase = row[13:]
+    h_from, h_to, h_phrase, thread, seq = row[13:]
     return Memory(
         id=as_int(id_),
         kind=Kind(str(kind)),
@@ -39,6 +40,8 @@ def to_memory(row: Sequence[object]) -> Memory:
             if h_from is None or h_to is None
             else Happened(str(h_phrase), as_float(h_from), as_float(h_to))
         ),
+        thread=None if thread is None else str(thread),
+        seq=None if seq is None else as_int(seq),
     )
 
 

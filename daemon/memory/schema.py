@@ -141,6 +141,37 @@ def _v6_happened(db: apsw.Connection) -> None:
     happened.resolve_stored(db)
 
 
+def _v7_conversation_context(db: apsw.Connection) -> None:
+    # Conversation turns: a memory may belong to a thread (one sitting of a conversation)
+    # at a position in it. Beside each such turn, derived from it and its neighbours and
+    # rebuilt whenever they change: who said it, the vector of the turns around it, and
+    # their words in a stemmed index that keeps no copy of the text (contentless, deleted
+    # in place: a forgotten neighbour leaves no token behind after 'optimize').
+    # Touches nothing but what it creates, so it stacks on any other migration.
+    db.execute(
+        """
+        ALTER TABLE memories ADD COLUMN thread TEXT;
+        ALTER TABLE memories ADD COLUMN seq INTEGER;
+        CREATE INDEX memories_thread ON memories (thread, seq) WHERE thread IS NOT NULL;
+        CREATE TABLE memory_context (
+            memory_id INTEGER PRIMARY KEY REFERENCES memories (id) ON DELETE CASCADE,
+            speaker TEXT NOT NULL,  -- '' when the turn names no speaker
+            embedding BLOB NOT NULL  -- the window's vector, by the store's embedding model
+        );
+        CREATE INDEX memory_context_speaker ON memory_context (speaker) WHERE speaker != '';
+        CREATE VIRTUAL TABLE context_fts USING fts5 (
+            window, content = '', contentless_delete = 1,
+            tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        INSERT INTO context_fts (context_fts, rank) VALUES ('secure-delete', 1);
+        CREATE VIRTUAL TABLE context_terms USING fts5vocab (context_fts, 'row');
+        CREATE TRIGGER memory_context_delete AFTER DELETE ON memory_context BEGIN
+            DELETE FROM context_fts WHERE rowid = old.memory_id;
+        END;
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_memories,
     _v2_vectors,
@@ -148,6 +179,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v4_kind_index,
     _v5_import_lookup,
     _v6_happened,
+    _v7_conversation_context,
 )
 LATEST = len(MIGRATIONS)
 

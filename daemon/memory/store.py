@@ -23,9 +23,9 @@ import numpy as np
 from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError, Stage, UserError
 from secondself.core.protocols import Embedder
+from secondself.memory import context, hybrid, reembed, rows, schema, vectors
 from secondself.memory import db as dbm
 from secondself.memory import forget as forgetting
-from secondself.memory import hybrid, reembed, rows, schema, vectors
 from secondself.memory.db import as_int, scalar_int
 from secondself.memory.dbfile import DbFile
 from secondself.memory.filters import condition
@@ -76,6 +76,7 @@ class MemoryStore:
         self._index = GraphIndex(db, user_dir, graph_min, threads)
         self._writer = Writer(db, user_dir, clock, bus, self._index, self._embed)
         self._lock = threading.RLock()
+        self._searcher = hybrid.Searcher(db, self._index, self._embed, self._using)
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -165,9 +166,10 @@ class MemoryStore:
     # --- embeddings --------------------------------------------------------------------
 
     def ensure_embeddings(self, progress: Progress = silent) -> int:
-        """Embed memories that have no vector, or all of them if the model changed.
+        """Embed memories that have no vector, or all of them if the model changed; then
+        build the conversation contexts still missing (`context.py`).
 
-        Returns how many were (re-)embedded.
+        Returns how many memories were (re-)embedded.
         """
         emb = self.embedder
         with self._using():
@@ -217,7 +219,11 @@ class MemoryStore:
         Every item is checked before anything is written, so bad input changes nothing.
         """
         with self._using():
-            return self._writer.add(items, progress, batch)
+            ids = self._writer.add(items, progress, batch)
+            threaded = [i for i, it in zip(ids, items, strict=True) if it.thread is not None]
+            if threaded:
+                context.refresh(self.db, threaded, self._embed)
+            return ids
 
     def link_sources(self, turn_id: int, memory_ids: Sequence[int]) -> None:
         """Record that a conversation turn quoted these memories (forgotten with them)."""
@@ -311,13 +317,11 @@ class MemoryStore:
         *,
         vector: vectors.Matrix | None = None,
     ) -> list[SearchResult]:
-        """Hybrid search: sqlite-vec/graph k-NN and FTS5 BM25, fused; filters in SQL."""
+        """Hybrid search: k-NN and BM25 of memories and conversation windows, fused and
+        re-ranked (`hybrid.py`); filters in SQL."""
         if not query.strip():
             raise UserError("search-empty", "the search text is empty", Stage.MEMORY)
-        limit = max(1, limit)
-        q = self._embed([query])[0] if vector is None else np.asarray(vector, dtype=np.float32)
-        with self._using():
-            return hybrid.search(self.db, self._index, query, q, where, self.clock(), limit)
+        return self._searcher.search(query, where, self.clock, max(1, limit), vector)
 
     def search_vector(
         self, vector: vectors.Matrix, where: SearchFilter, k: int = 10
@@ -362,9 +366,12 @@ class MemoryStore:
         (another persona's turns that quoted the memories go too, unnamed: `forget.py`).
         """
         with self._using():
-            return forgetting.forget(
+            report = forgetting.forget(
                 self.db, self._index, self.user_dir, self.bus, memories, persona
             )
+            if self._embedder is not None:  # else rebuilt when opened with one
+                context.refresh(self.db, context.missing(self.db), self._embed)
+            return report
 
     def forget_epoch(self) -> tuple[object, ...]:
         """A value that changes whenever something may have been forgotten from this store,

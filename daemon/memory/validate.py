@@ -87,3 +87,28 @@ def decode_text(data: bytes, where: str) -> str:
             "import-binary", f"{where} looks like binary data; nothing was imported", Stage.MEMORY
         )
     return text
+
+
+MAX_THREAD_CHARS = 200
+MAX_SEQ = 2**62  # SQLite keeps integers to 2**63
+
+
+def thread_position(thread: object, seq: object) -> tuple[str | None, int | None]:
+    """A conversation turn's thread (a name) and position in it (a whole number >= 0)."""
+    if thread is not None and (
+        not isinstance(thread, str) or not thread.strip() or len(thread) > MAX_THREAD_CHARS
+    ):
+        raise UserError(
+            "memory-bad-thread",
+            f'"thread" must be a name of 1 to {MAX_THREAD_CHARS} characters, not {thread!r:.60}',
+            Stage.MEMORY,
+        )
+    if seq is not None and (
+        isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ
+    ):
+        raise UserError(
+            "memory-bad-seq", f'"seq" must be a whole number from 0, not {seq!r:.60}', Stage.MEMORY
+        )
+    if seq is not None and thread is None:
+        raise UserError("memory-bad-seq", '"seq" needs a "thread" to count in', Stage.MEMORY)
+    return (None if thread is None else thread.strip()), seq

@@ -84,14 +84,17 @@ def exact_search(
     where: str,
     params: Params,
     among: Sequence[int] | None = None,
+    *,
+    table: str = "memory_vectors",
 ) -> list[tuple[int, float]]:
     """Exact top-k (id, cosine similarity) by sqlite-vec over memories passing `where`.
 
     With `among`, only those ids are scored (re-ranking graph candidates exactly).
+    `table`: one with `memory_id` and `embedding` columns (the memories' own by default).
     """
     sql = (
         "SELECT v.memory_id, vec_distance_l2(v.embedding, ?) AS d "
-        "FROM memory_vectors AS v JOIN memories AS m ON m.id = v.memory_id "
+        f"FROM {table} AS v JOIN memories AS m ON m.id = v.memory_id "
         f"WHERE {where}"
     )
     args: Params = [to_blob(query), *params]

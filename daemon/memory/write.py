@@ -14,7 +14,8 @@ import apsw
 from secondself.core.bus import Bus
 from secondself.core.errors import SecondselfError, Stage
 from secondself.core.events import MemorySaved
-from secondself.memory import happened, media, rows, supersede, validate, vectors
+from secondself.memory import context, happened, media, rows, supersede, validate, vectors
+from secondself.memory.db import scalar_int
 from secondself.memory.filters import Params
 from secondself.memory.index import GraphIndex
 from secondself.memory.model import Kind, NewMemory
@@ -52,7 +53,7 @@ class Writer:
 
         Every item is checked before anything is written, so bad input changes nothing.
         """
-        cleaned = [replace(it, text=validate.clean_text(it.text)) for it in items]
+        cleaned = [_checked(it) for it in items]
         for it in cleaned:
             if it.corrects is not None:
                 rows.get(self._db, it.corrects)  # UserError for an unknown id, before writing
@@ -87,7 +88,8 @@ class Writer:
         for n, it in enumerate(items):
             if (probe := _probe_text(it)) is not None:
                 probes[n] = probe
-        embedded = self._embed([it.text for it in items] + list(probes.values()))
+        texts = [context.vector_text(it.text, it.thread) for it in items]
+        embedded = self._embed(texts + list(probes.values()))
         return embedded[: len(items)], dict(zip(probes, embedded[len(items) :], strict=True))
 
     def _add_batch(
@@ -142,11 +144,15 @@ class Writer:
         valid_from = created if it.valid_from is None else it.valid_from
         # "Yesterday" means the day before it was said: resolved once, kept beside the words.
         when = happened.resolve(it.text, created)
+        seq = it.seq
+        if it.thread is not None and seq is None:  # after the last turn of its thread
+            sql = "SELECT coalesce(max(seq) + 1, 0) FROM memories WHERE thread = ?"
+            seq = scalar_int(self._db, sql, (it.thread,))
         row = self._db.execute(
             "INSERT INTO memories (kind, text, persona, visibility, created, valid_from, "
             "valid_to, source, provenance, media, corrects, happened_from, happened_to, "
-            "happened_phrase) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "happened_phrase, thread, seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 str(it.kind),
                 it.text,
@@ -162,6 +168,8 @@ class Writer:
                 None if when is None else when.start,
                 None if when is None else when.end,
                 None if when is None else when.phrase,
+                it.thread,
+                seq,
             ),
         ).fetchone()
         assert row is not None
@@ -235,6 +243,11 @@ class Writer:
             "UPDATE memories SET valid_to = ?, superseded_by = ? WHERE id = ?",
             (new.valid_from, new_id, old_id),
         )
+
+
+def _checked(it: NewMemory) -> NewMemory:
+    thread, seq = validate.thread_position(it.thread, it.seq)
+    return replace(it, text=validate.clean_text(it.text), thread=thread, seq=seq)
 
 
 def _probe_text(it: NewMemory) -> str | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scripts.bench_understanding import (
+    Imported,
     Question,
     Row,
     abstains,
@@ -20,6 +21,7 @@ from scripts.bench_understanding import (
     load_dialogue,
     main,
     multi_hop_f1,
+    search_rows,
     session_time,
     summarise,
     token_f1,
@@ -120,7 +122,7 @@ def test_turn_ids_are_normalised_and_split() -> None:
     assert dia_ids("nothing here") == []
 
 
-def test_each_turn_is_one_import_record_at_its_sessions_time() -> None:
+def test_each_turn_is_one_import_record_at_its_sessions_time_in_its_sessions_thread() -> None:
     data = {
         "session_2_date_time": "9:15 am on 3 June, 2023",
         "session_2": [{"speaker": "Ola", "dia_id": "D2:1", "text": "Back from the lake."}],
@@ -135,12 +137,22 @@ def test_each_turn_is_one_import_record_at_its_sessions_time() -> None:
             "text": "Ola: Look at this! [shares a photo: a kite]",
             "created": "2023-06-01T19:00:00",
             "provenance": "D1:1",
+            "thread": "session 1",
+            "seq": 0,
         },
-        {"text": "Ben: Lovely.", "created": "2023-06-01T19:00:00", "provenance": "D1:2"},
+        {
+            "text": "Ben: Lovely.",
+            "created": "2023-06-01T19:00:00",
+            "provenance": "D1:2",
+            "thread": "session 1",
+            "seq": 1,
+        },
         {
             "text": "Ola: Back from the lake.",
             "created": "2023-06-03T09:15:00",
             "provenance": "D2:1",
+            "thread": "session 2",
+            "seq": 0,
         },
     ]
 
@@ -201,3 +213,14 @@ def test_a_missing_or_broken_conversation_is_a_one_line_error(
     assert main(["--data", str(tmp_path), "--conversations", "conv-99"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "conv-99.json" in err
+
+
+def test_retrieval_only_rows_take_the_searchs_top_five_as_sources() -> None:
+    question = Question("Where did Ola fly the kite?", 4, "the lake", frozenset({"D1:7"}))
+    searched = [f"D1:{n}" for n in range(1, 11)]
+    imported = Imported(turn_of={}, searched=[searched], search_ms=[3.25], superseded=0)
+    (row,) = search_rows("made-up", [question], imported)
+    assert row.sources == searched[:5] and row.searched == searched
+    summary = summarise([row])["groups"]["4 single-hop"]
+    assert (summary["recall_at_5"], summary["recall_at_10"]) == (0.0, 1.0)
+    assert row.ms == 3.25

@@ -70,6 +70,37 @@ def test_search_answers_questions_by_meaning(tmp_path: Path, embedder: LlamaEmbe
             assert top[0].scores.similarity > 0.3
 
 
+def test_a_chat_is_searched_by_what_was_said_and_who_said_it(
+    tmp_path: Path, embedder: LlamaEmbedder
+) -> None:
+    # A made-up chat: both people talk about pets and trips, so the names and the
+    # conversation around each turn decide.
+    lines = [
+        "Nora: Morning! How was your weekend?",
+        "Omar: Great, we took the ferry to the island with the kids.",
+        "Nora: Lovely. Did they like it?",
+        "Omar: They loved the lighthouse most.",
+        "Nora: My weekend was quiet, I repotted my orchids.",
+        "Omar: Do they flower every year?",
+        "Nora: Twice a year if I keep them by the window.",
+        "Omar: My cat knocked over my basil again.",
+        "Nora: Ha, my dog does the same with the bins.",
+        "Omar: Pets! Anyway, the island trip was worth it.",
+    ]
+    questions = {
+        "What did Omar's kids like most on the island?": 3,
+        "How often do Nora's orchids flower?": 6,
+        "What does Nora's dog do?": 8,
+        "What did Omar's cat knock over?": 7,
+    }
+    with MemoryStore.open(tmp_path / "u", embedder) as store:
+        store.add([NewMemory(f"unrelated filler note {n} about the weather") for n in range(30)])
+        ids = store.add([NewMemory(t, thread="chat", seq=n) for n, t in enumerate(lines)])
+        for question, expected in questions.items():
+            found = [r.memory.id for r in store.search(question, SearchFilter("personal"), 3)]
+            assert ids[expected] in found, (question, [store.get(i).text for i in found])
+
+
 def test_sigkill_during_bulk_import_loses_nothing_that_returned(
     tmp_path: Path, model_store: ModelStore
 ) -> None:
