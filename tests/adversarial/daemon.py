@@ -168,11 +168,8 @@ class Daemon:
         sent.update(headers or {})
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
-            conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-            for name, value in sent.items():
-                if value is not None:
-                    conn.putheader(name, value)
-            conn.endheaders(data)
+            chosen = {name: value for name, value in sent.items() if value is not None}
+            conn.request(method, path, body=data, headers=chosen)  # adds Content-Length
             response = conn.getresponse()
             found = {name.lower(): value for name, value in response.getheaders()}
             return Reply(response.status, response.read(), found)
