@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import struct
-import subprocess
 import sys
 import tarfile
-import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -25,6 +22,7 @@ import pytest
 from secondself.core.errors import UserError
 from secondself.memory import importer
 from secondself.memory.limits import Limits
+from tests.support.peak import run_with_peak
 
 pytestmark = pytest.mark.unit
 
@@ -105,23 +103,11 @@ def jsonl(*records: dict[str, object]) -> bytes:
 
 
 def import_in_a_child(home: Path, path: Path) -> tuple[int, str, int]:
-    """(exit code, stderr, peak RSS in bytes) of `secondself import PATH` in a child."""
-    err = home.with_name("stderr.txt")
-    with err.open("wb") as stderr:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "secondself", "--home", str(home), "import", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    watchdog = threading.Timer(120, child.kill)
-    watchdog.start()
-    try:
-        _pid, status, usage = os.wait4(child.pid, 0)  # its own peak, not other children's
-    finally:
-        watchdog.cancel()
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, err.read_text(), usage.ru_maxrss * 1024
+    """(exit code, stderr, peak RSS in bytes) of `secondself import PATH` in a child (its
+    own peak: not this test process's, which a fork would carry into it)."""
+    return run_with_peak(
+        [sys.executable, "-m", "secondself", "--home", str(home), "import", str(path)]
+    )
 
 
 def sparse_tar(folder: Path) -> Path:
