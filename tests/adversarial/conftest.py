@@ -1,4 +1,5 @@
-"""The suite's tally: each test case is one attack, of the kind its test function names.
+"""The suite's household, planted once, and its tally: each test case is one attack, of the
+kind its test function names.
 
 A run ends with how many attacks of each kind were tried and how many held. An attack that
 does not hold yet is an `xfail(strict=True)` naming the gap (docs/security.md lists them):
@@ -8,12 +9,23 @@ it counts as tried, not held, and the day it holds the run fails until the mark 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
+
+from tests.adversarial.planted import plant
 
 SUITE = "tests/adversarial/"
 tried: Counter[str] = Counter()
 held: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="session")
+def household(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The planted data home (planted.py), made once for the whole suite."""
+    home = tmp_path_factory.mktemp("household")
+    plant(home / "data", home / "planted")
+    return home / "data"
 
 
 def kind(nodeid: str) -> str:

@@ -10,6 +10,7 @@ touch. User "anna" (wake word hey_mycroft) is another person on the same device.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,12 @@ def plant(data: Path, scratch: Path) -> None:
         photo = scratch / f"{user}.jpg"
         photo.write_bytes(tiny_jpeg(payload=caption.encode()))
         ok(cli(data, "--user", user, "remember", "--image", str(photo), "--caption", caption))
+
+
+def copy_household(household: Path, home: Path) -> Path:
+    """A module's own copy of the planted household, as `home/data` (where its daemon
+    looks): planted once for the suite, since every command of it loads the embedder."""
+    return Path(shutil.copytree(household, home / "data", symlinks=True))
 
 
 # --- the owner's view ------------------------------------------------------------------------

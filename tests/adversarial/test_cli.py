@@ -18,11 +18,11 @@ from tests.adversarial.planted import (
     WORK_SECRETS,
     WORK_TURN,
     WORK_WORDS,
+    copy_household,
     files_holding,
     find,
     jsonl,
     leaked,
-    plant,
     rows,
     state,
 )
@@ -37,11 +37,10 @@ NOT_UTF8 = b"my pin is \xed\xa0\x80".decode("utf-8", "surrogateescape")  # as ar
 
 @pytest.fixture(scope="module")
 def daemon(
-    soundcard: VirtualSoundCard, tmp_path_factory: pytest.TempPathFactory
+    soundcard: VirtualSoundCard, household: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Daemon]:
     home = tmp_path_factory.mktemp("cli")
-    data = home / "data"
-    plant(data, home / "planted")
+    data = copy_household(household, home)
     for path in [data, *data.rglob("*")]:  # as an older version left it (finding 4)
         path.chmod(0o755 if path.is_dir() else 0o644)
     umask = os.umask(SHELL_UMASK)

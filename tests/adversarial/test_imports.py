@@ -23,7 +23,15 @@ import pytest
 
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from tests.adversarial.daemon import Daemon, cli
-from tests.adversarial.planted import WORK_WORDS, files_holding, jsonl, leaked, plant, rows, state
+from tests.adversarial.planted import (
+    WORK_WORDS,
+    copy_household,
+    files_holding,
+    jsonl,
+    leaked,
+    rows,
+    state,
+)
 from tests.memory.test_import_limits import (
     PEAK_RSS,
     Deflated,
@@ -44,10 +52,10 @@ OUTSIDE = "canary-outside-8841 the vault code is 5150"  # a file the importer mu
 
 @pytest.fixture(scope="module")
 def daemon(
-    soundcard: VirtualSoundCard, tmp_path_factory: pytest.TempPathFactory
+    soundcard: VirtualSoundCard, household: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Daemon]:
     home = tmp_path_factory.mktemp("imports")
-    plant(home / "data", home / "planted")
+    copy_household(household, home)
     with Daemon.running(home) as running:
         yield running
 

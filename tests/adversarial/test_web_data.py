@@ -6,6 +6,7 @@ tricks after another user's. Nothing of the other side comes back, and nothing c
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,10 +20,10 @@ from tests.adversarial.planted import (
     WORK_SECRETS,
     WORK_TURN,
     WORK_WORDS,
+    copy_household,
     find,
     leaked,
     ok,
-    plant,
     rows,
     state,
 )
@@ -35,10 +36,10 @@ ALARM_CLOCK = "The alarm clock rings at seven"  # personal's, sharing a word wit
 
 @pytest.fixture(scope="module")
 def daemon(
-    soundcard: VirtualSoundCard, tmp_path_factory: pytest.TempPathFactory
+    soundcard: VirtualSoundCard, household: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Daemon]:
     home = tmp_path_factory.mktemp("data")
-    plant(home / "data", home / "planted")
+    copy_household(household, home)
     ok(cli(home / "data", "remember", ALARM_CLOCK))
     (home / "outside.txt").write_text(OUTSIDE)
     with Daemon.running(home) as running:

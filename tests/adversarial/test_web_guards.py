@@ -8,23 +8,32 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from tests.adversarial.daemon import Daemon, Reply, assert_refused, status_of
-from tests.adversarial.planted import DOG, WORK_SECRETS, WORK_WORDS, find, leaked, plant, state
+from tests.adversarial.planted import (
+    DOG,
+    WORK_SECRETS,
+    WORK_WORDS,
+    copy_household,
+    find,
+    leaked,
+    state,
+)
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
 def daemon(
-    soundcard: VirtualSoundCard, tmp_path_factory: pytest.TempPathFactory
+    soundcard: VirtualSoundCard, household: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Daemon]:
     home = tmp_path_factory.mktemp("guards")
-    plant(home / "data", home / "planted")
+    copy_household(household, home)
     with Daemon.running(home) as running:
         yield running
 

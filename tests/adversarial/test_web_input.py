@@ -8,12 +8,13 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from tests.adversarial.daemon import Daemon, assert_refused, cli, read_to_close, status_of
-from tests.adversarial.planted import DOG, DOG_TURN, jsonl, ok, plant, state
+from tests.adversarial.planted import DOG, DOG_TURN, copy_household, jsonl, ok, state
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.e2e]
 
@@ -27,11 +28,10 @@ def corrector(n: int) -> str:
 
 @pytest.fixture(scope="module")
 def daemon(
-    soundcard: VirtualSoundCard, tmp_path_factory: pytest.TempPathFactory
+    soundcard: VirtualSoundCard, household: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Daemon]:
     home = tmp_path_factory.mktemp("input")
-    data = home / "data"
-    plant(data, home / "planted")
+    data = copy_household(household, home)
     records: list[dict[str, object]] = []
     for n in range(len(TEMPLATES)):
         ok(cli(data, "persona", "create", corrector(n)))
