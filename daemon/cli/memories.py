@@ -9,6 +9,7 @@ from typing import Any
 
 from secondself.cli.registry import Subparsers
 from secondself.cli.store_access import open_store
+from secondself.core.errors import UserError
 from secondself.memory import archive, validate
 from secondself.memory.model import (
     Kind,
@@ -17,6 +18,8 @@ from secondself.memory.model import (
     SearchResult,
 )
 from secondself.service.app import App
+
+MAX_LIMIT = 1_000_000  # memories one listing shows at most
 
 
 def register(sub: Subparsers) -> None:
@@ -35,7 +38,9 @@ def _memories(args: argparse.Namespace, app: App) -> int:
         kinds=tuple(Kind(k) for k in args.kind or ()),
         include_superseded=args.all,
     )
-    limit = max(1, args.limit)
+    limit = args.limit
+    if not 1 <= limit <= MAX_LIMIT:  # SQLite takes no number past 2**63 - 1
+        raise UserError("bad-limit", f"--limit {limit}: a whole number from 1 to {MAX_LIMIT:,}")
     if args.search is not None:
         validate.check_unicode(args.search, "search")
         with open_store(app, vectors=True) as store:

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from secondself.cli.forget import MAX_ID
 from secondself.cli.memories import memory_json
 from secondself.cli.registry import Subparsers
 from secondself.cli.store_access import open_store
@@ -49,6 +50,8 @@ def _remember(args: argparse.Namespace, app: App) -> int:
         raise UserError("remember-caption", "--caption goes with --image FILE", Stage.MEMORY)
     if kind is Kind.CORRECTION and args.corrects is None:
         raise UserError("remember-correction", "a correction needs --corrects ID", Stage.MEMORY)
+    if args.corrects is not None and not 0 < args.corrects <= MAX_ID:  # SQLite holds no more
+        raise UserError("memory-unknown-id", f"no memory with id {args.corrects}", Stage.MEMORY)
     text = validate.clean_text(text)  # before the embedding model loads
     with open_store(app, vectors=True) as store:
         if args.corrects is not None and not store.get(args.corrects).visible_to(app.persona):

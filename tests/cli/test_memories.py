@@ -112,6 +112,28 @@ def test_forget_an_id_no_memory_can_have_is_one_line_and_changes_nothing(
 
 
 @pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["memories", "--limit", "99999999999999999999"], "a whole number from 1 to 1,000,000"),
+        (["memories", "--search", "gate", "--limit", "0"], "a whole number from 1 to 1,000,000"),
+        (["remember", "--kind", "correction", "--corrects", "99999999999999999999", "it is 1234"],
+         "no memory with id 99999999999999999999"),
+    ],
+)  # fmt: skip
+def test_a_number_sqlite_cannot_hold_is_one_line_and_changes_nothing(
+    tmp_path: Path, command: list[str], said: str
+) -> None:
+    """They were OverflowError tracebacks (found by tests/adversarial)."""
+    ids = _seed(tmp_path)
+    r = _cli(tmp_path, *command)
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert r.stderr.startswith("secondself: ") and r.stderr.count("\n") == 1
+    assert said in r.stderr and "Traceback" not in r.stderr
+    with MemoryStore.open(tmp_path / "users" / "default") as store:
+        assert [m.id for m in store.iterate()] == ids
+
+
+@pytest.mark.parametrize(
     ("command", "what"),
     [
         (["remember"], "memory"),

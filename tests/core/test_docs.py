@@ -1,7 +1,13 @@
-"""The README's configuration reference is the shipped default file, line for line."""
+"""The README's configuration reference is the shipped default file, line for line; and
+docs/security.md counts the adversarial suite's attacks as the suite holds them."""
 
 from __future__ import annotations
 
+import ast
+import re
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -53,3 +59,40 @@ def test_readme_layout_names_no_module_that_is_gone() -> None:
         named = [part.split("`")[0] for part in row.split("|")[3].split("`")[1::2]]
         gone = [m for m in named if not any(p.exists() for p in (folder / f"{m}.py", folder / m))]
         assert gone == [], name
+
+
+def adversarial_cases() -> Counter[str]:
+    """How many cases each adversarial test has, as pytest collects them (nothing runs)."""
+    found = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "tests/adversarial"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stdout[-3000:]
+    ids = [line for line in found.stdout.splitlines() if "::" in line]
+    return Counter(line.split("::")[1].partition("[")[0] for line in ids)
+
+
+def known_gaps() -> set[str]:
+    """The adversarial tests marked xfail: attacks that do not hold yet."""
+    gaps = set()
+    for path in (ROOT / "tests" / "adversarial").glob("test_*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and any(
+                "xfail" in ast.unparse(d) for d in node.decorator_list
+            ):
+                gaps.add(node.name)
+    return gaps
+
+
+def test_security_md_counts_every_attack_tried_and_held() -> None:
+    doc = (ROOT / "docs" / "security.md").read_text()
+    rows = re.findall(r"^\|.*\| `(test_\w+)` \| [^|]+ \| (\d+) \| (\d+) \|$", doc, re.M)
+    table = {name: (int(tried), int(held)) for name, tried, held in rows}
+    cases, gaps = adversarial_cases(), known_gaps()
+    expected = {name: (n, 0 if name in gaps else n) for name, n in cases.items()}
+    assert table == expected  # a row per test: its cases, and how many hold
+    tried, held = sum(cases.values()), sum(h for _, h in expected.values())
+    assert f"| **all** | | | **{tried}** | **{held}** |" in doc
+    assert f"**{tried} attacks tried, {held} held.**" in doc
+    assert f"`{held} passed, {tried - held} xfailed`" in doc

@@ -10,7 +10,6 @@ import io
 import json
 import re
 import struct
-import subprocess
 import sys
 import tarfile
 import zipfile
@@ -23,6 +22,7 @@ import pytest
 from secondself.core.errors import UserError
 from secondself.memory import importer
 from secondself.memory.limits import Limits
+from tests.support.peak import run_with_peak
 
 pytestmark = pytest.mark.unit
 
@@ -102,25 +102,12 @@ def jsonl(*records: dict[str, object]) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 
 
-# The child's peak is read by a small Python in between: a child forked straight from this
-# test process starts its peak at the test process's size (the test run may hold models).
-_MEASURE = """
-import resource, subprocess, sys
-done = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                      stderr=subprocess.PIPE, timeout=120)
-sys.stderr.buffer.write(done.stderr)
-print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""
-
-
 def import_in_a_child(home: Path, path: Path) -> tuple[int, str, int]:
-    """(exit code, stderr, peak RSS in bytes) of `secondself import PATH` in a child."""
-    command = [sys.executable, "-m", "secondself", "--home", str(home), "import", str(path)]
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *command], capture_output=True, text=True, timeout=150
+    """(exit code, stderr, peak RSS in bytes) of `secondself import PATH` in a child (its
+    own peak: not this test process's, which a fork would carry into it)."""
+    return run_with_peak(
+        [sys.executable, "-m", "secondself", "--home", str(home), "import", str(path)]
     )
-    code, peak_kib = map(int, done.stdout.split())
-    return code, done.stderr, peak_kib * 1024
 
 
 def sparse_tar(folder: Path) -> Path:
