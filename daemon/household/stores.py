@@ -10,6 +10,7 @@ the small views here, never a store.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from pathlib import Path
@@ -24,6 +25,9 @@ from secondself.memory.model import Kind, Memory, Origin
 from secondself.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
+
+
+SWEEP_S = 2.0  # how soon a store whose file was deleted elsewhere is let go
 
 
 class OpenStores:
@@ -49,6 +53,24 @@ class OpenStores:
                 folder = self.household.require(user)
                 store = self._stores[user] = MemoryStore.open(folder, self._embedder, bus=self._bus)
             return store
+
+    def close_replaced(self) -> int:
+        """Close every store whose file another process deleted or replaced, so no deleted
+        database stays open (its bytes on disk, readable through /proc) until that user
+        speaks again, which for a removed user is never. How many were closed."""
+        with self._lock:
+            gone = [user for user, store in self._stores.items() if store.replaced]
+            stores = [self._stores.pop(user) for user in gone]
+        for user, store in zip(gone, stores, strict=True):
+            log.info("the memories of user %s were removed or replaced: closed", user)
+            store.close()
+        return len(stores)
+
+    async def close_replaced_periodically(self, every_s: float = SWEEP_S) -> None:
+        """The daemon's sweep (runs until cancelled): a stat per open store each time."""
+        while True:
+            await asyncio.sleep(every_s)
+            await asyncio.to_thread(self.close_replaced)
 
     def close(self) -> None:
         with self._lock:

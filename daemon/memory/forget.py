@@ -180,10 +180,11 @@ def _may_quote(turn: Memory, memory: Memory, asker: str | None) -> bool:
     """Whether a turn containing a memory's text goes with it: the asking persona's own
     turns (those it may see) always; another persona's only if that persona could have
     quoted the memory. Else a persona could delete another's private turns by forgetting
-    a memory it made up with their text."""
+    a memory it made up with their text. "Before the turn" is by row id, the order they
+    were saved in: `created` is whatever an import says (a backdated memory)."""
     if asker is None or turn.visible_to(asker):
         return True
-    return memory.visible_to(turn.persona) and memory.created <= turn.created
+    return memory.visible_to(turn.persona) and memory.id < turn.id
 
 
 def compact(db: apsw.Connection, user_dir: Path) -> None:

@@ -134,7 +134,10 @@ async def _serve(session: Session, microphone: Any, service: Service) -> None:
     loop.add_signal_handler(signal.SIGHUP, _reload, session, service)
     server = await _start_metrics(service, session)
     listening = asyncio.create_task(session.loop.run(microphone.start().frames()))
-    background = [asyncio.create_task(release_periodically())]
+    background = [
+        asyncio.create_task(release_periodically()),
+        asyncio.create_task(session.conversations.stores.close_replaced_periodically()),
+    ]
     if (interval := watchdog_interval()) is not None:
         heartbeat = AudioHeartbeat(lambda: session.loop.frames_heard, lambda: microphone.state)
         background.append(asyncio.create_task(keep_alive(service.notifier, interval, heartbeat)))

@@ -58,3 +58,14 @@ def test_a_removed_users_memory_is_refused_and_no_folder_made_again(
     with pytest.raises(UserError, match="no user 'bob'"):
         device.remember("a memo after bob was removed")
     assert not household.folder("bob").exists()
+
+
+def test_a_deleted_users_store_is_let_go_without_waiting_for_them_to_speak(
+    household: Household, stores: OpenStores
+) -> None:
+    household.add_user("carol")
+    CurrentStore(stores, "carol").remember("carol's bike lock is 4711")
+    assert stores.close_replaced() == 0  # nothing changed on disk: nothing closed
+    household.remove_user("carol")  # `secondself user remove carol`, another process
+    assert stores.close_replaced() == 1
+    assert stores.close_replaced() == 0
