@@ -32,6 +32,10 @@ class Caller:
         if self.scope not in SCOPES:
             raise ValueError(f"unknown scope {self.scope!r}")
 
+    @property
+    def sees_every_persona(self) -> bool:
+        return self.scope == "admin"
+
     def require(self, needed: str) -> None:
         """UserError unless this caller's scope includes `needed`."""
         if SCOPES.index(self.scope) < SCOPES.index(needed):

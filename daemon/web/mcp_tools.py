@@ -4,7 +4,8 @@
 Who calls is the transport's business: `secondself mcp` (stdio) is the process owner, who
 is the device's owner (`--user/--persona`, admin scope); over HTTP it is the token's. Every
 tool reads and changes only what the caller's persona may see, with the CLI's and the
-page's rules. Bad input is a tool error (one line), never a crash, and changes nothing.
+page's rules. Bad input is a tool error, never a crash, and changes nothing: ours is one
+line, the SDK's own (arguments the tool's schema refuses) names each argument.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ class SecondSelfTools:
         server.add_tool(self.search_memories, annotations=READ_ONLY)
         server.add_tool(self.remember, annotations=CHANGES)
         server.add_tool(self.forget, annotations=DESTROYS)
-        if self.answers is not None:
-            server.add_tool(self.ask, annotations=READ_ONLY)
+        if self.answers is not None:  # it keeps the turn, as a spoken question's is kept
+            server.add_tool(self.ask, annotations=CHANGES)
         server.resource(PERSONAS_URI, mime_type="application/json")(self.personas)
         server.resource(f"{PERSONAS_URI}/{{name}}", mime_type="application/json")(self.persona)
         return server
@@ -159,7 +160,7 @@ class SecondSelfTools:
 
         def work() -> str:
             found = self.stores.household.book(caller.user).all()
-            if caller.scope != "admin":
+            if not caller.sees_every_persona:
                 found = [p for p in found if p.name == caller.persona]
             return json.dumps({"user": caller.user, "personas": [_persona_json(p) for p in found]})
 
@@ -172,7 +173,7 @@ class SecondSelfTools:
 
         def work() -> str:
             persona = self.stores.household.book(caller.user).find(name)
-            if persona is None or (caller.scope != "admin" and name != caller.persona):
+            if persona is None or (not caller.sees_every_persona and name != caller.persona):
                 raise ResourceNotFoundError(f"no persona {name!r}")
             return json.dumps(_persona_json(persona))
 
