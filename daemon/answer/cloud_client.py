@@ -2,22 +2,24 @@
 
 It streams like the local model, under a connect, a first-token and a total timeout (one
 `Exchange` per request) and behind a circuit breaker; every failure is a `CloudError` the
-conversation catches to answer locally. Stdlib only (http.client): nothing to install,
-nothing opened at import. The API key goes in the Authorization header and nowhere else:
-never in a log, an event or an error.
+conversation catches to answer locally. HTTP is httpx2's, one client per request, with no
+proxy, netrc or certificate setting taken from the environment; nothing is opened at
+import. The API key goes in the Authorization header and nowhere else: never in a log, an
+event or an error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import http.client
 import json
 import ssl
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
+
+import httpx2
 
 from secondself.answer.api_key import ApiKey, load_api_key
 from secondself.answer.backoff import BackoffPolicy, backoff_messages
@@ -85,6 +87,8 @@ class CloudAnswerModel:
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)
         self.endpoint = f"{self._host}:{self._port}"
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self._origin = f"{parts.scheme}://{host}:{self._port}"
         self._path = parts.path.rstrip("/") + "/chat/completions"
         self._key = api_key
         self.timeouts = Timeouts(connect_timeout_s, first_token_timeout_s, timeout_s)
@@ -206,11 +210,13 @@ class CloudAnswerModel:
         request = self._request(messages, max_tokens, stream)
         exchange = Exchange(request, self.timeouts, self._clock, self._redact)
         error: BaseException | None = None
-        try:
-            exchange.connect(self._connection())
+
+        def on_sent() -> None:
             if sent is not None:
                 self._publish(dataclasses.replace(sent, t=now()))  # sent now
-            exchange.send()
+
+        try:
+            exchange.send(self._client(), on_sent)
             yield exchange
         except BaseException as exc:
             error = exc
@@ -247,15 +253,18 @@ class CloudAnswerModel:
             "temperature": self.temperature,
             "stream": stream,
         }
-        return Request(self.endpoint, self._path, self._headers(stream), json.dumps(body).encode())
+        headers = self._headers(stream)
+        return Request(self.endpoint, self._path, headers, json.dumps(body).encode(), self._origin)
 
-    def _connection(self) -> http.client.HTTPConnection:
-        timeout = self.timeouts.connect_s
-        if self._https:
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=timeout, context=ssl.create_default_context()
-            )
-        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+    def _client(self) -> httpx2.Client:
+        """A client for one exchange; its read timeout is a backstop, the exchange's
+        watchdog keeps the deadlines."""
+        return httpx2.Client(
+            timeout=httpx2.Timeout(self.timeouts.total_s, connect=self.timeouts.connect_s),
+            verify=ssl.create_default_context() if self._https else True,
+            trust_env=False,  # no proxy, netrc or certificates from the environment
+            follow_redirects=False,
+        )
 
     def _headers(self, stream: bool) -> dict[str, str]:
         headers = {

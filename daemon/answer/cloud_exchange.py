@@ -1,18 +1,23 @@
-"""One request to an OpenAI-compatible endpoint and its reply, under three deadlines.
+"""One request to an OpenAI-compatible endpoint and its reply (httpx2), under three deadlines.
 
-Connecting is bounded by the connect timeout; after that every read is bounded by what is
-left before the first-token deadline (until the first text arrives), then the total one.
-Every failure is a CloudError whose message never quotes the API key.
+Connecting is bounded by the connect timeout. From then on the deadline is the first
+token's until the first text arrives, then the whole answer's: every read waits at most
+the read timeout, and a watchdog shuts the connection at the deadline itself, so a read
+blocked on a silent server ends then rather than a read timeout later. Every failure is
+a CloudError whose message never quotes the API key.
 """
 
 from __future__ import annotations
 
-import http.client
+import contextlib
 import json
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import httpx2
 
 from secondself.answer.cloud_errors import CloudError
 
@@ -30,11 +35,50 @@ class Request:
     path: str
     headers: dict[str, str] = field(repr=False)  # the Authorization header holds the key
     body: bytes = field(repr=False)
+    origin: str = ""  # "https://host:port", the path goes after it
+
+
+class Watchdog:
+    """Shuts the connection's socket once the exchange's deadline passes (a read blocked
+    on it then returns at once); `fired` says it did."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._stream: Any = None  # httpcore's network stream: the TLS one once TLS starts
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpx2's `trace` extension: keeps the stream the exchange connected with."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            self._stream = info.get("return_value")
+
+    def arm(self, seconds: float) -> None:
+        self.cancel()
+        with self._lock:
+            self._timer = threading.Timer(max(seconds, 0.0), self._shut)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _shut(self) -> None:
+        sock = self._stream.get_extra_info("socket") if self._stream is not None else None
+        if sock is None:
+            return
+        self.fired = True
+        with contextlib.suppress(OSError):  # already closed: nothing is waiting on it
+            # The plain socket's shutdown, under any TLS: it wakes a reader in another thread.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class Exchange:
-    """`connect`, `send`, then read the reply as `events()` or `json_body()`; `close` at the
-    end. The reader sets `ok` once the whole answer has arrived."""
+    """`send`, then read the reply as `events()` or `json_body()`; `close` at the end.
+    The reader sets `ok` once the whole answer has arrived."""
 
     def __init__(
         self,
@@ -50,117 +94,121 @@ class Exchange:
         self.start = clock()
         self.ok = False
         self._first_token = False
-        self._conn: http.client.HTTPConnection | None = None
-        self._sock: socket.socket | None = None
-        self._reply: http.client.HTTPResponse | None = None
+        self._watchdog = Watchdog()
+        self._client: httpx2.Client | None = None
+        self._reply: httpx2.Response | None = None
 
     def close(self) -> None:
+        self._watchdog.cancel()
         if self._reply is not None:
             self._reply.close()
-        if self._conn is not None:
-            self._conn.close()
+        if self._client is not None:
+            self._client.close()
 
     # -- phases ----------------------------------------------------------------------------
 
-    def connect(self, conn: http.client.HTTPConnection) -> None:
-        self._conn = conn
-        where = self.request.endpoint
+    def send(self, client: httpx2.Client, on_sent: Callable[[], None]) -> None:
+        """Connect, send the request (`on_sent()` as it goes) and take the reply's status
+        (an error unless 200)."""
+        self._client = client
+        request = self.request
+
+        def trace(event: str, info: dict[str, Any]) -> None:
+            self._watchdog.trace(event, info)
+            if event == "connection.connect_tcp.complete":
+                self._watchdog.arm(self._deadline() - self._clock())
+            elif event == "http11.send_request_headers.started":
+                on_sent()
+
+        built = client.build_request(
+            "POST",
+            request.origin + request.path,
+            headers=request.headers,
+            content=request.body,
+            extensions={"trace": trace},
+        )
         try:
-            conn.connect()
-        except TimeoutError:
+            self._reply = client.send(built, stream=True)
+        except httpx2.ConnectTimeout:
             raise CloudError(
                 CloudError.TIMEOUT,
-                f"connecting to {where} took over {self.timeouts.connect_s:g} s",
+                f"connecting to {request.endpoint} took over {self.timeouts.connect_s:g} s",
             ) from None
-        except OSError as exc:
+        except httpx2.ConnectError as exc:
             raise CloudError(
-                CloudError.UNREACHABLE, f"cannot reach {where}: {_os_reason(exc)}"
+                CloudError.UNREACHABLE, f"cannot reach {request.endpoint}: {_reason(exc)}"
             ) from None
-        self._sock = conn.sock
-
-    def send(self) -> None:
-        """Send the request and take the reply's status (an error unless 200)."""
-        conn = self._conn
-        assert conn is not None
-        request = self.request
-        try:
-            self._arm()
-            conn.request("POST", request.path, body=request.body, headers=request.headers)
-            self._reply = conn.getresponse()
-        except TimeoutError:
-            raise self._timeout() from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise self._lost(exc) from None
+        except httpx2.TransportError as exc:
+            raise self._failure(exc) from None
         self._check_status(self._reply)
 
-    def _check_status(self, reply: http.client.HTTPResponse) -> None:
-        if reply.status == 200:
+    def _check_status(self, reply: httpx2.Response) -> None:
+        if reply.status_code == 200:
             return
         detail = ""
         try:
-            self._arm()
-            data = json.loads(reply.read(16384) or b"null")
+            data = json.loads(self._head_of_body(reply) or b"null")
             if isinstance(data, dict) and isinstance(data.get("error"), dict):
                 detail = str(data["error"].get("message", ""))
             elif isinstance(data, dict) and "detail" in data:
                 detail = str(data["detail"])
-        except (ValueError, OSError, http.client.HTTPException, CloudError):
+        except (ValueError, httpx2.TransportError):
             pass  # the status says enough
         detail = f": {self._redact(detail)}" if detail else ""
-        code = CloudError.AUTH if reply.status in (401, 403) else CloudError.HTTP
+        code = CloudError.AUTH if reply.status_code in (401, 403) else CloudError.HTTP
         raise CloudError(
-            code, f"{self.request.endpoint} answered HTTP {reply.status} {reply.reason}{detail}"
+            code,
+            f"{self.request.endpoint} answered HTTP {reply.status_code} "
+            f"{reply.reason_phrase}{detail}",
         )
 
     def first_token_received(self) -> None:
-        self._first_token = True
+        if not self._first_token:
+            self._first_token = True
+            self._watchdog.arm(self._deadline() - self._clock())  # now the whole answer's
 
     def events(self) -> Iterator[dict[str, Any]]:
         """The JSON objects of the server-sent events, until `data: [DONE]` or the end."""
         reply = self._reply
         assert reply is not None
-        data: list[bytes] = []
-        while True:
-            try:
-                self._arm()
-                line = reply.readline()
-            except TimeoutError:
-                raise self._timeout() from None
-            except (OSError, http.client.HTTPException) as exc:
-                raise self._lost(exc) from None
-            self._check_deadline()
-            if not line:
-                return  # the server closed the stream
-            line = line.rstrip(b"\r\n")
-            if line.startswith(b"data:"):
-                data.append(line[5:].strip())
-                continue
-            if line or not data:
-                continue  # a comment (": ping"), an event name, or a blank keep-alive
-            payload, data = b"\n".join(data), []
-            if payload == b"[DONE]":
-                return
-            yield self._parse(payload)
+        try:
+            for event in httpx2.EventSource(reply):
+                self._check_deadline()
+                if event.data == "[DONE]":
+                    return
+                if event.data:  # not a keep-alive
+                    yield self._parse(event.data.encode())
+        except httpx2.SSEError:
+            raise CloudError(
+                CloudError.BAD_REPLY, f"{self.request.endpoint} sent no event stream"
+            ) from None
+        except httpx2.TransportError as exc:
+            raise self._failure(exc) from None
+        self._check_deadline()  # the end may be the watchdog's
 
     def json_body(self) -> dict[str, Any]:
         reply = self._reply
         assert reply is not None
         chunks: list[bytes] = []
         try:
-            while True:
-                self._arm()
-                chunk = reply.read1(65536)
+            for chunk in reply.iter_bytes():
                 self._check_deadline()
-                if not chunk:
-                    break
                 chunks.append(chunk)
-        except TimeoutError:
-            raise self._timeout() from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise self._lost(exc) from None
+        except httpx2.TransportError as exc:
+            raise self._failure(exc) from None
+        self._check_deadline()
         return self._parse(b"".join(chunks))
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _head_of_body(self, reply: httpx2.Response, limit: int = 16384) -> bytes:
+        """At most `limit` bytes of an error reply's body (it is shown, not parsed whole)."""
+        data = b""
+        for chunk in reply.iter_bytes():
+            data += chunk
+            if len(data) >= limit:
+                break
+        return data[:limit]
 
     def _parse(self, payload: bytes) -> dict[str, Any]:
         where = self.request.endpoint
@@ -183,16 +231,8 @@ class Exchange:
             return total
         return min(total, self.start + self.timeouts.first_token_s)
 
-    def _arm(self) -> None:
-        """Bound the next socket read by what is left before the current deadline."""
-        left = self._deadline() - self._clock()
-        if left <= 0:
-            raise self._timeout()
-        if self._sock is not None:
-            self._sock.settimeout(left)
-
     def _check_deadline(self) -> None:
-        if self._clock() > self._deadline():
+        if self._watchdog.fired or self._clock() > self._deadline():
             raise self._timeout()
 
     def _timeout(self) -> CloudError:
@@ -203,14 +243,33 @@ class Exchange:
             what = f"no answer within {min(timeouts.first_token_s, timeouts.total_s):g} s"
         return CloudError(CloudError.TIMEOUT, f"{self.request.endpoint}: {what}")
 
-    def _lost(self, exc: BaseException) -> CloudError:
+    def _failure(self, exc: httpx2.TransportError) -> CloudError:
+        """What a failed read or write means: a deadline passed, a broken reply, or the
+        connection lost."""
         where = self.request.endpoint
-        if isinstance(exc, http.client.HTTPException) and not isinstance(exc, ConnectionError):
+        if isinstance(exc, httpx2.TimeoutException) or self._watchdog.fired:
+            return self._timeout()
+        if isinstance(exc, httpx2.ProtocolError) and _parser_refused(exc):
             return CloudError(CloudError.BAD_REPLY, f"{where} sent a broken HTTP reply")
-        return CloudError(CloudError.UNREACHABLE, f"connection to {where} lost: {_os_reason(exc)}")
+        return CloudError(CloudError.UNREACHABLE, f"connection to {where} lost: {_reason(exc)}")
 
 
-def _os_reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The errors under httpx2's: what httpcore2 raised, and what it was raised from."""
+    under = exc.__cause__ or exc.__context__
+    while under is not None:
+        yield under
+        under = under.__cause__ or under.__context__
+
+
+def _parser_refused(exc: BaseException) -> bool:
+    """Whether the HTTP parser (h11) refused what came; else the server hung up."""
+    return any(type(cause).__module__.startswith("h11") for cause in _causes(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    """The system's reason ("connection refused"), from the OSError under httpx2's error."""
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror.lower()
     return type(exc).__name__

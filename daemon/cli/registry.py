@@ -43,6 +43,7 @@ def registrars() -> list[Registrar]:
         forget,
         import_,
         listen,
+        mcp,
         memories,
         models,
         persona,
@@ -70,4 +71,5 @@ def registrars() -> list[Registrar]:
         persona.register,
         user.register,
         web.register,
+        mcp.register,
     ]

@@ -29,6 +29,7 @@ class Origin(StrEnum):
     IMPORT = "import"
     WEB = "web"
     CLI = "cli"
+    MCP = "mcp"  # an MCP client (`secondself mcp`, the daemon's /mcp)
 
 
 @dataclass(frozen=True, slots=True)

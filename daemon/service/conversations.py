@@ -106,7 +106,10 @@ class Conversations:
         routes: Mapping[str, Route],
         camera: SnapshotPort | None = None,
         voices: Mapping[str, Synthesizer] | None = None,
+        voice: Synthesizer | None = None,
     ) -> None:
+        """`voices`: those loaded already, by name; `voice`: the one every persona speaks
+        with instead of its own (a silent one: text answers)."""
         self.household = household
         self.shared = shared
         self.primary = primary
@@ -114,6 +117,7 @@ class Conversations:
         self.camera = camera  # the device's (None: no camera)
         self.stores = stores
         self._voices: dict[str, Synthesizer] = dict(voices or {})
+        self._voice_for_all = voice
         self._made: dict[Route, Conversation] = {}
         # Conversations are made from several threads (the voice loop, the web page).
         self._lock = threading.Lock()
@@ -193,6 +197,8 @@ class Conversations:
         )
 
     def _voice(self, name: str) -> Synthesizer:
+        if self._voice_for_all is not None:
+            return self._voice_for_all
         if (voice := self._voices.get(name)) is None:
             path: Path = self.shared.models.resolve(name, Stage.TTS)
             voice = self._voices[name] = PiperSynthesizer(path)

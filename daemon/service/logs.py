@@ -171,6 +171,7 @@ def configure(level: str, journal: bool | None = None, journal_path: str = JOURN
         handler.setFormatter(KeyValueFormatter(FORMAT))
     root.addHandler(handler)
     set_level(level)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # not a line per cloud request
 
 
 def set_level(level: str) -> None:

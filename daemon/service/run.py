@@ -29,6 +29,7 @@ from secondself.service.metrics import Metrics
 from secondself.service.private_home import keep_home_private
 from secondself.service.sdnotify import Notifier, keep_alive, watchdog_interval
 from secondself.service.session import Session, start_session
+from secondself.service.text_answers import DaemonAnswers
 from secondself.voice.listener import ListenerSettings
 from secondself.web.server import serve_daemon_page
 from secondself.web.serving import WebServer
@@ -197,6 +198,7 @@ async def _start_metrics(service: Service, session: Session) -> WebServer | None
             session.loop.bus,
             session.conversations.primary.user,
             token,
+            DaemonAnswers(session),  # MCP's `ask`
         )
     except OSError as exc:  # the daemon's job is the voice, not its page: carry on
         log.error("web page and metrics: cannot listen on %s:%d: %s", web.host, web.port, exc)

@@ -9,12 +9,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from secondself.answer.cloud_client import CloudAnswerModel
 from secondself.answer.intent import Intent, recognize
 from secondself.answer.pool import ModelPool, spec_for
+from secondself.answer.score import personal_score
 from secondself.answer.turn import Conversation
 from secondself.core.config import Config
 from secondself.core.events import ButtonPressed, DaemonReady
@@ -204,6 +206,36 @@ class TextSession:
     embedder: Embedder
     load_ms: float
 
+    async def ask(self, question: str) -> dict[str, Any]:
+        """The persona's answer, as `secondself ask --json` reports it."""
+        return await answer_report(self.conversation, self.persona, self.embedder, question)
+
+
+async def answer_report(
+    conversation: Conversation, persona: Persona, embedder: Embedder, question: str
+) -> dict[str, Any]:
+    """A text conversation's answer to `question`: the answer, its personal score and
+    parts, the sources, the backend, the turn's timings (ms)."""
+    conversation.last_score = None  # this answer's score, never the one before it
+    result = await conversation.answer(question)
+    result.timings_ms.pop("first_audio", None)  # nothing is spoken here
+    # Scored in the turn; "I don't know" (nothing answered, nothing to score) scores 0.
+    parts = conversation.last_score or personal_score(result.reply, [], embedder)
+    return {
+        "question": question,
+        "persona": persona.name,
+        "answer": result.reply,
+        "personal_score": parts.score,
+        "score_parts": parts.to_dict(),
+        "sources": [
+            {"id": s.memory_id, "text": s.text, "similarity": round(s.similarity, 3)}
+            for s in result.sources
+        ],
+        "backend": result.backend,
+        "below_threshold": parts.score < persona.threshold,
+        "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
+    }
+
 
 @contextlib.contextmanager
 def text_session(app: App) -> Iterator[TextSession]:
@@ -231,9 +263,7 @@ def text_session(app: App) -> Iterator[TextSession]:
     )
     route = Route(app.user, persona.name)
     stores = OpenStores(household, embedder, app.bus)
-    conversations = Conversations(
-        household, shared, stores, route, {}, voices={persona.voice: voice}
-    )
+    conversations = Conversations(household, shared, stores, route, {}, voice=voice)
     try:
         yield TextSession(persona, conversations.get(route), embedder, load_ms)
     finally:

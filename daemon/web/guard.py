@@ -31,6 +31,7 @@ from secondself.web.errors import HttpError, error_response
 if TYPE_CHECKING:  # access.py reads WILDCARDS from here
     from secondself.web.access import Access
 
+MCP_PATH = "/mcp"  # the MCP endpoint (`mcp_http.py`): its clients send the token only
 WRITE_HEADER = "x-secondself"  # the page sends "X-Secondself: 1" with every change
 WRITE_METHODS = frozenset({"POST", "DELETE"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::"})
@@ -153,6 +154,13 @@ class PageGuard:
                 self.hosts.check(headers)
             return
         self.hosts.check(headers)
+        # `/mcp` needs the token too and refuses other sites, but an MCP client sends no
+        # write header: its token is its proof (a cross-site page cannot send one).
+        if path == MCP_PATH and self.access is not None:
+            if not token:
+                raise HttpError(401, "unauthorized", UNAUTHORIZED, CHALLENGE)
+            check_site(headers)
+            return
         if not path.startswith("/api/") or self.access is None:
             return
         if not token:

@@ -12,8 +12,10 @@ from secondself.household.users import Household
 from secondself.memory.store import MemoryStore
 from secondself.web.access import Access
 from secondself.web.api import WebApi
+from secondself.web.callers import Answers, owner
 from secondself.web.guard import Hosts
 from secondself.web.limits import DEFAULT_LIMITS, Limits
+from secondself.web.mcp_http import McpEndpoint
 from secondself.web.serving import WebServer, serve
 from secondself.web.site import build_app
 from secondself.web.stores import UserStores
@@ -37,18 +39,22 @@ async def serve_web(
     default_user: str,
     token: str,
     limits: Limits = DEFAULT_LIMITS,
+    answers: Answers | None = None,
 ) -> WebServer:
-    """Serve /metrics, the page and its API on host:port; the page and the API only to
-    requests with `token` (OSError when the port is taken). Closing the server ends the
-    live streams, waits for the page's requests in flight and closes the stores it opened."""
+    """Serve /metrics, the page, its API and the MCP endpoint on host:port; all but
+    /metrics only to requests with `token` (OSError when the port is taken); MCP's `ask`
+    with `answers`. Closing the server ends the live streams and MCP exchanges, waits for
+    the page's requests in flight and closes the stores it opened."""
     api = WebApi(stores, bus, default_user)
-    app = build_app(render_metrics, Hosts.for_host(host), api, Access(token), limits)
+    mcp = McpEndpoint(stores, api.run, owner(default_user), answers)
+    app = build_app(render_metrics, Hosts.for_host(host), api, Access(token), limits, mcp)
     try:
         server = await serve(app, host, port, limits)
     except OSError:
         api.close()
         raise
     server.on_closing(api.live.close)
+    server.on_closing(mcp.close)
     server.on_close(lambda: _close(api, stores))
     return server
 
@@ -69,13 +75,16 @@ async def serve_daemon_page(
     bus: Bus,
     default_user: str,
     token: str | None,
+    answers: Answers | None = None,
 ) -> WebServer:
-    """The running daemon's page on web.host:web.port. `store_of` gives the daemon's own
-    store of a user (opened once, closed by the daemon): the page opens none of its own.
-    With no token (its file could not be made) only /metrics is served, to our own names."""
+    """The running daemon's page and MCP endpoint on web.host:web.port. `store_of` gives
+    the daemon's own store of a user (opened once, closed by the daemon): the page opens
+    none of its own. With no token (its file could not be made) only /metrics is served,
+    to our own names. `answers`: MCP's `ask` (the daemon's text conversations)."""
     if token is None:
         return await serve_metrics(render_metrics, config.web.host, config.web.port)
     stores = UserStores(household, embedder, bus, borrow=store_of)
+    web = config.web
     return await serve_web(
-        render_metrics, config.web.host, config.web.port, stores, bus, default_user, token
+        render_metrics, web.host, web.port, stores, bus, default_user, token, answers=answers
     )

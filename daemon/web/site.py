@@ -1,5 +1,5 @@
 """What the daemon's one HTTP port serves, as one FastAPI app: `/metrics`, the page, its
-API, and the OpenAPI schema of them all (`/openapi.json`).
+API, the MCP endpoint (`/mcp`), and the OpenAPI schema of them all (`/openapi.json`).
 
 Every request passes, outermost first: the security headers (`guard.SafeHeaders`), the
 limits (`limits.RequestLimits`), who may ask (`guard.PageGuard`), then its route. The page
@@ -27,6 +27,7 @@ from secondself.web.limits import DEFAULT_LIMITS, Limits, RequestLimits
 
 if TYPE_CHECKING:  # the API needs the memory store; serving only /metrics does not
     from secondself.web.api import WebApi
+    from secondself.web.mcp_http import McpEndpoint
 
 HTML_TYPE = "text/html; charset=utf-8"
 STATIC = {
@@ -42,8 +43,10 @@ def build_app(
     api: WebApi | None = None,
     access: Access | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    mcp: McpEndpoint | None = None,
 ) -> FastAPI:
-    """/metrics, and with an API (it needs the access token) the page and the API."""
+    """/metrics, and with an API (it needs the access token) the page and the API, and
+    the MCP endpoint with it."""
     if api is not None and access is None:
         raise ValueError("the page and its API need an access token")
     app = FastAPI(
@@ -63,6 +66,8 @@ def build_app(
     if api is not None:
         _add_page(app, api)
         api.add_routes(app)
+        if mcp is not None:
+            mcp.add_route(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

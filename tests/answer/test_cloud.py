@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -312,6 +313,29 @@ def test_answer_that_stops_midway_times_out_after_its_first_piece(loopback: Loop
     assert next(pieces) == "Your sister "
     error = fails(CloudError.TIMEOUT, lambda: next(pieces))
     assert "the answer took over 0.5 s" in str(error)
+
+
+def test_a_stalled_answer_ends_at_its_deadline_not_a_read_timeout_later(
+    loopback: Loopback,
+) -> None:
+    def late_first_piece_then_silence(h: _Handler) -> None:
+        h.start(200, "text/event-stream")
+        h.wfile.flush()
+        h.server.release.wait(0.4)
+        chunk = {"choices": [{"delta": {"content": "Your sister "}}]}
+        h.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        h.wfile.flush()
+        h.server.release.wait(WAIT_S)
+
+    loopback.reply = late_first_piece_then_silence
+    model = client(loopback.base_url, first_token_timeout_s=1.0, timeout_s=1.0)
+    pieces = iter(model.stream(ASK, 8))
+    started = time.monotonic()
+    assert next(pieces) == "Your sister "
+    error = fails(CloudError.TIMEOUT, lambda: next(pieces))
+    assert "the answer took over 1 s" in str(error)
+    # The whole answer's second, from the request: not a further second of waiting to read.
+    assert 0.5 < time.monotonic() - started < 1.3
 
 
 @pytest.mark.parametrize(

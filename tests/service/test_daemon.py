@@ -6,6 +6,7 @@ the memory write in flight and exiting within 5 s."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import signal
@@ -15,9 +16,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import apsw
+import httpx2
+import numpy as np
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from secondself.voice.stt import WhisperTranscriber
 from secondself.voice.virtual_soundcard import VirtualSoundCard
@@ -168,6 +174,42 @@ def saved_texts(db_file: Path, word: str) -> list[str]:
         return [str(text) for (text,) in rows]
     finally:
         db.close()
+
+
+def test_mcp_on_the_daemons_port_answers_from_its_memories(
+    service: soak.ServiceProcess, soundcard: VirtualSoundCard
+) -> None:
+    """The streamable-HTTP MCP client with the install's token: what it remembers, the
+    daemon's own models answer from (its silent conversation: not a sound is played)."""
+    token = (service.home / "data" / "web-access-token").read_text().strip()
+
+    async def use(client: Client) -> tuple[dict[str, Any], dict[str, Any]]:
+        saved = await client.call_tool("remember", {"text": "my bike is a green Peugeot"})
+        answer = await client.call_tool("ask", {"question": "What kind of bike do I have?"})
+        assert not saved.is_error and not answer.is_error, (saved, answer)
+        assert saved.structured_content is not None and answer.structured_content is not None
+        return saved.structured_content, answer.structured_content
+
+    async def connected() -> tuple[dict[str, Any], dict[str, Any]]:
+        url = f"http://127.0.0.1:{service.port}/mcp"
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            asyncio.timeout(120),
+            httpx2.AsyncClient(headers=headers, timeout=120) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
+            return await use(client)
+
+    soundcard.start_recording(rate=16000)
+    try:
+        saved, answer = asyncio.run(connected())
+    finally:
+        played = soundcard.stop_recording()
+    assert played.size > 0 and int(np.abs(played.astype(np.int32)).max()) < 100  # silence
+    assert "peugeot" in answer["answer"].lower(), answer
+    assert saved["memory"]["id"] in [s["id"] for s in answer["sources"]]
+    assert answer["persona"] == "personal" and answer["personal_score"] > 0
+    assert service.process.poll() is None
 
 
 def test_a_user_forgotten_by_the_cli_is_forgotten_by_the_running_daemon(

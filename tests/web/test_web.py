@@ -37,6 +37,7 @@ from secondself.memory.store import MemoryStore, forget_user
 from secondself.service.metrics import Metrics, scrape
 from secondself.web import access
 from secondself.web.api import WebApi
+from secondself.web.callers import Answers
 from secondself.web.server import serve_web
 from secondself.web.serving import WebServer
 from secondself.web.stores import UserStores
@@ -130,7 +131,7 @@ class Page:
         return int(reply.json["id"])
 
 
-def start_page(home: Path, embedder: LlamaEmbedder) -> Page:
+def start_page(home: Path, embedder: LlamaEmbedder, answers: Answers | None = None) -> Page:
     household = Household(home, DEFAULTS, CATALOG)
     bus = Bus()
     metrics = Metrics()
@@ -138,7 +139,9 @@ def start_page(home: Path, embedder: LlamaEmbedder) -> Page:
     stores = UserStores(household, embedder, bus)
     token = access.load_or_create(home)  # as the daemon does on its first start
     runner = LoopThread()
-    server = runner.run(serve_web(metrics.render, "127.0.0.1", 0, stores, bus, "default", token))
+    server = runner.run(
+        serve_web(metrics.render, "127.0.0.1", 0, stores, bus, "default", token, answers=answers)
+    )
     return Page(server.port, home, household, stores, bus, metrics, server, token, runner)
 
 
