@@ -19,7 +19,11 @@ from secondself.memory.model import Happened
 # this" is made from retrieval (turn.py), and the model is only told to answer.
 INSTRUCTIONS = (
     "You answer the user's question using the facts the user told you earlier. "
-    "Answer in one short sentence, speaking to the user as 'you'. "
+    "Answer in one short sentence, speaking to the user as 'you'."
+)
+# Only when some fact has them: said every time, it led the default model to answer "Tell me
+# about my dog" from the first fact alone.
+BRACKETS = (
     "The brackets after a fact say when the user said it and which dates its time words mean."
 )
 # A question about time gets each fact's date; any other gets only what a fact's own time
@@ -94,7 +98,10 @@ def build_messages(
     system = INSTRUCTIONS + (f" {directives.strip()}" if directives.strip() else "")
     if sources:
         said = bool(_ASKS_TIME.search(question))
-        facts = "\n".join(f"- {_fact(s, said)}" for s in sources)
+        lines = [_fact(s, said) for s in sources]
+        facts = "\n".join(f"- {line}" for line in lines)
+        if any(line.endswith(".)") for line in lines):
+            facts += f"\n{BRACKETS}"
         system += f"\n\nFacts the user told you:\n{facts}"
     messages = [ChatMessage("system", system)]
     for turn in history:
