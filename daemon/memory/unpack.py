@@ -122,7 +122,7 @@ class _Zip:
         self.files: dict[str, zipfile.ZipInfo] = {}
         for info in zf.infolist():
             budget.member(where)
-            if info.is_dir():
+            if not info.filename or info.is_dir():  # a nameless one is nothing to read
                 continue
             at = self._at(info.filename)
             if info.flag_bits & 0x1:
