@@ -13,9 +13,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from secondself import __version__
-from secondself.core.errors import SecondselfError
+from secondself.core.errors import SecondselfError, UserError
 from secondself.core.paths import PRIVATE_UMASK
 from secondself.service import logs
 from secondself.service.app import App
@@ -24,8 +25,16 @@ Handler = Callable[[argparse.Namespace, App], int]
 log = logging.getLogger("secondself")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are a mistake like any other: one line, exit 2 (argparse's own way
+    prints the usage first). Subcommands' parsers are made of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError("bad-arguments", f"{message} (`{self.prog} --help` says more)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="secondself",
         description="A voice-first personal AI: a second you that remembers and answers.",
     )
@@ -57,8 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         app = App.from_args(args)
         # One logging set-up for every command: journald's fields under systemd, else stderr.
         logs.configure("debug" if args.verbose else app.config.log.level)
