@@ -18,6 +18,7 @@ from typing import NoReturn
 from secondself import __version__
 from secondself.core.errors import SecondselfError, UserError
 from secondself.core.paths import PRIVATE_UMASK
+from secondself.memory.printable import printable
 from secondself.service import logs
 from secondself.service.app import App
 
@@ -73,11 +74,20 @@ def _run(argv: Sequence[str] | None) -> int:
         logs.configure("debug" if args.verbose else app.config.log.level)
         handler: Handler = args.handler
         return handler(args, app)
-    except SecondselfError as exc:
-        print(f"secondself: {exc}", file=sys.stderr)
+    except SecondselfError as exc:  # one line, whatever names it quotes
+        print(f"secondself: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("secondself: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file the system would not open or write: a fault, one line
+        print(f"secondself: {printable(_described(exc))}", file=sys.stderr)
+        return 1
+
+
+def _described(exc: OSError) -> str:
+    """ "Is a directory: notes", not "[Errno 21] Is a directory: 'notes'"."""
+    what = exc.strerror or str(exc)
+    return what if exc.filename is None else f"{what}: {exc.filename}"

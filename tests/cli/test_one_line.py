@@ -1,5 +1,6 @@
-"""A bad argument is one line on stderr and exit 2, as any other mistake is, without
-argparse's usage (found by tests/fuzz)."""
+"""Whatever goes wrong, `secondself` says it in one line (found by tests/fuzz): a bad
+argument is exit 2 without argparse's usage; a message quoting a name with a line break or
+a terminal escape stays one line; a file the system refuses is exit 1, not a traceback."""
 
 from __future__ import annotations
 
@@ -34,3 +35,23 @@ def test_a_bad_argument_is_one_line_and_exit_2(
     assert code == 2 and out == ""
     assert err.startswith(f"secondself: {said}") and err.count("\n") == 1, err
     assert "usage:" not in err
+
+
+def test_a_message_quoting_a_line_break_or_an_escape_stays_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = tmp_path / "no\nsuch\x1b[2J.jpg"
+    code, _, err = run(capsys, tmp_path / "home", "remember", "--image", str(photo))
+    assert code == 2
+    assert (
+        err
+        == f"secondself: cannot read {tmp_path}/no\\nsuch\\x1b[2J.jpg: No such file or directory\n"
+    )
+
+
+def test_a_file_the_system_refuses_is_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, tmp_path / "home", "--events", str(tmp_path), "config")
+    assert code == 1 and out == ""
+    assert err == f"secondself: Is a directory: {tmp_path}\n"
