@@ -18,6 +18,10 @@ from secondself.memory.model import (
 )
 from secondself.service.app import App
 
+MAX_ROWS = 2**63 - 1  # SQLite's largest integer: a longer listing is all of them
+# A search ranks a few times `limit` candidates in each half (k-NN, BM25), in memory.
+MAX_RESULTS = 1000
+
 
 def register(sub: Subparsers) -> None:
     p = sub.add_parser("memories", help="list or search memories")
@@ -35,11 +39,11 @@ def _memories(args: argparse.Namespace, app: App) -> int:
         kinds=tuple(Kind(k) for k in args.kind or ()),
         include_superseded=args.all,
     )
-    limit = max(1, args.limit)
+    limit = min(max(1, args.limit), MAX_ROWS)
     if args.search is not None:
         validate.check_unicode(args.search, "search")
         with open_store(app, vectors=True) as store:
-            results = store.search(args.search, where, limit)
+            results = store.search(args.search, where, min(limit, MAX_RESULTS))
         if args.json:
             print(json.dumps([_result_json(r) for r in results], ensure_ascii=False, indent=1))
         else:
