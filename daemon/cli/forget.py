@@ -12,6 +12,7 @@ from secondself.cli.registry import Subparsers
 from secondself.cli.store_access import open_store
 from secondself.core.errors import Stage, UserError
 from secondself.memory.store import forget_user
+from secondself.memory.validate import check_unicode
 from secondself.service.app import App
 
 _RELATIVE = re.compile(r"(\d+)\s*([mhdw])")
@@ -33,6 +34,8 @@ def register(sub: Subparsers) -> None:
 
 def _forget(args: argparse.Namespace, app: App) -> int:
     ids = _memory_ids(args.ids)
+    if args.match is not None:  # bytes of the command line that are not UTF-8
+        check_unicode(args.match, "--match")
     if args.user_all:
         if ids or args.match or args.since or args.until or args.persona_all:
             raise UserError(

@@ -13,10 +13,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from secondself import __version__
-from secondself.core.errors import SecondselfError
+from secondself.core.errors import SecondselfError, UserError
 from secondself.core.paths import PRIVATE_UMASK
+from secondself.memory.printable import printable
 from secondself.service import logs
 from secondself.service.app import App
 
@@ -24,8 +26,16 @@ Handler = Callable[[argparse.Namespace, App], int]
 log = logging.getLogger("secondself")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are a mistake like any other: one line, exit 2 (argparse's own way
+    prints the usage first). Subcommands' parsers are made of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError("bad-arguments", f"{message} (`{self.prog} --help` says more)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="secondself",
         description="A voice-first personal AI: a second you that remembers and answers.",
     )
@@ -57,18 +67,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         app = App.from_args(args)
         # One logging set-up for every command: journald's fields under systemd, else stderr.
         logs.configure("debug" if args.verbose else app.config.log.level)
         handler: Handler = args.handler
         return handler(args, app)
-    except SecondselfError as exc:
-        print(f"secondself: {exc}", file=sys.stderr)
+    except SecondselfError as exc:  # one line, whatever names it quotes
+        print(f"secondself: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("secondself: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file the system would not open or write: a fault, one line
+        print(f"secondself: {printable(_described(exc))}", file=sys.stderr)
+        return 1
+
+
+def _described(exc: OSError) -> str:
+    """ "Is a directory: notes", not "[Errno 21] Is a directory: 'notes'"."""
+    what = exc.strerror or str(exc)
+    return what if exc.filename is None else f"{what}: {exc.filename}"

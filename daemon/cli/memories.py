@@ -20,6 +20,8 @@ from secondself.memory.model import (
 from secondself.service.app import App
 
 MAX_LIMIT = 1_000_000  # memories one listing shows at most
+# A search ranks a few times `limit` candidates in each half (k-NN, BM25), in memory.
+MAX_RESULTS = 1000
 
 
 def register(sub: Subparsers) -> None:
@@ -44,7 +46,7 @@ def _memories(args: argparse.Namespace, app: App) -> int:
     if args.search is not None:
         validate.check_unicode(args.search, "search")
         with open_store(app, vectors=True) as store:
-            results = store.search(args.search, where, limit)
+            results = store.search(args.search, where, min(limit, MAX_RESULTS))
         if args.json:
             print(json.dumps([_result_json(r) for r in results], ensure_ascii=False, indent=1))
         else:

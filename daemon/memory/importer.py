@@ -21,6 +21,7 @@ from secondself.memory.imported import Identity
 from secondself.memory.limits import LIMITS, Budget, Limits, lines, read_all
 from secondself.memory.media import IMAGE_EXTS
 from secondself.memory.model import Kind, MediaInput, NewMemory, Origin
+from secondself.memory.printable import printable
 from secondself.memory.progress import Progress, silent
 from secondself.memory.records import NO_LINKS, Links, Record
 from secondself.memory.store import MemoryStore
@@ -64,7 +65,9 @@ def plan(path: Path, persona: str, limits: Limits = LIMITS, clock: Clock = time.
     `clock`: the store's; no memory may be dated more than a day after it says now.
     """
     if not path.exists():
-        raise UserError("import-missing", f"nothing to import at {path}", Stage.MEMORY)
+        raise UserError(
+            "import-missing", f"nothing to import at {printable(str(path))}", Stage.MEMORY
+        )
     reader = _Reader(persona, Budget(limits), clock())
     if path.is_dir():
         reader.folder(path)
@@ -73,12 +76,12 @@ def plan(path: Path, persona: str, limits: Limits = LIMITS, clock: Clock = time.
     if path.name.lower().endswith(ARCHIVE_SUFFIXES):
         reader.archive(path)
     elif suffix == ".jsonl" or suffix in NOTE_EXTS or suffix.lstrip(".") in IMAGE_EXTS:
-        reader.budget.declare(path.stat().st_size, limits.file_bytes, str(path))
-        reader.file(path, path.name if suffix != ".jsonl" else str(path))
+        reader.budget.declare(path.stat().st_size, limits.file_bytes, printable(str(path)))
+        reader.file(path, printable(path.name if suffix != ".jsonl" else str(path)))
     else:
         raise UserError(
             "import-unknown-type",
-            f"cannot import {path.name}: expected a folder, .md/.txt notes, a photo, "
+            f"cannot import {printable(path.name)}: expected a folder, .md/.txt notes, a photo, "
             ".jsonl or an exported archive (.tar.gz/.zip)",
             Stage.MEMORY,
         )
@@ -131,11 +134,12 @@ class _Reader:
     def folder(self, root: Path) -> None:
         files = self._walk(root)
         for path in files:  # every size first: a folder too big is refused before reading
-            self.budget.declare(path.stat().st_size, self.budget.limits.file_bytes, str(path))
+            size = path.stat().st_size
+            self.budget.declare(size, self.budget.limits.file_bytes, printable(str(path)))
         photos = {p for p in files if p.suffix.lower().lstrip(".") in IMAGE_EXTS}
         captions = {p.with_suffix("") for p in photos} | photos
         for path in files:
-            rel = path.relative_to(root).as_posix()
+            rel = printable(path.relative_to(root).as_posix())  # its provenance
             ext = path.suffix.lower()
             if ext == ".txt" and path.with_suffix("") in captions:
                 continue  # a photo's caption, read with the photo
@@ -154,9 +158,9 @@ class _Reader:
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for path in (here / name for name in dirs + names if not name.startswith(".")):
                 if path.is_symlink() and not leads_inside(path, root):
-                    self.result.outside_links.append(path.relative_to(root).as_posix())
+                    self.result.outside_links.append(printable(path.relative_to(root).as_posix()))
                 elif path.is_file():  # not a folder, a pipe or a broken link
-                    self.budget.member(str(root))
+                    self.budget.member(printable(str(root)))
                     found.append(path)
         self.result.outside_links.sort()
         return sorted(found)
@@ -231,7 +235,7 @@ class _Reader:
         return found
 
     def archive(self, path: Path) -> None:
-        where = f"{path.name}:{JSONL_NAME}"
+        where = f"{printable(path.name)}:{JSONL_NAME}"
         with open_archive(path, self.budget) as archive:
             found = self._records(archive.lines(JSONL_NAME), where, archived=True)
             media = archive.read({r.media for r in found if r.media is not None})
@@ -267,16 +271,18 @@ def caption_for(path: Path, inside: Path | None = None) -> str:
     for sidecar in (path.with_suffix(".txt"), path.with_name(path.name + ".txt")):
         if not sidecar.is_file() or (inside is not None and not leads_inside(sidecar, inside)):
             continue
+        where = printable(str(sidecar))
         with sidecar.open("rb") as f:  # its own small limit: at most one memory's text
-            data = read_all(f, CAPTION_BYTES, str(sidecar), Budget())
-        text = validate.decode_text(data, str(sidecar)).strip()
+            data = read_all(f, CAPTION_BYTES, where, Budget())
+        text = validate.decode_text(data, where).strip()
         if text:
             return text
-    stem = path.stem
+    # A name's undecodable bytes and control characters are no words.
+    stem = "".join(c if c.isprintable() else " " for c in path.stem)
     if _CAMERA_NAME.match(stem):
         return f"photo {stem}"
     words = re.sub(r"[_\-.]+", " ", stem).strip()
-    return words or f"photo {path.name}"
+    return words or f"photo {printable(path.name)}"
 
 
 # --- notes to chunks ---------------------------------------------------------------------

@@ -105,8 +105,10 @@ def _field(message: str) -> UserError:
 
 def _string(data: dict[str, Any], name: str) -> str | None:
     value = data.get(name)
-    if value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, str):  # JSON's "\ud800" is a str no store can hold
+        return validate.check_unicode(value, f'"{name}"')
     raise _field(f'"{name}" must be a string, not {_what(value)}')
 
 

@@ -22,6 +22,7 @@ from typing import IO, BinaryIO, Protocol
 
 from secondself.core.errors import Stage, UserError
 from secondself.memory.limits import Budget, Readable, lines, read_all, too_many
+from secondself.memory.printable import printable
 
 JSONL_NAME = "memories.jsonl"
 MAX_TAR_HEADER = 1024 * 1024  # tarfile reads a long-name or PAX header whole, as claimed
@@ -53,21 +54,24 @@ class Archive(Protocol):
 def open_archive(path: Path, budget: Budget) -> Iterator[Archive]:
     """The archive at `path`, its headers checked; an unreadable one is a one-line error."""
     budget.packed = path.stat().st_size
+    where = printable(path.name)
     try:
         with path.open("rb") as raw:
             if path.name.lower().endswith(".zip"):
-                _check_zip_directory(raw, path.name, budget)
+                _check_zip_directory(raw, where, budget)
                 with zipfile.ZipFile(raw) as zf:
-                    yield _Zip(zf, path.name, budget)
+                    yield _Zip(zf, where, budget)
             else:
                 with (
                     _unpacked(raw) as stream,
-                    tarfile.open(fileobj=_CappedReads(stream, path.name), mode="r:") as tar,
+                    tarfile.open(fileobj=_CappedReads(stream, where), mode="r:") as tar,
                 ):
-                    yield _Tar(tar, path.name, budget)
-    except _UNREADABLE as exc:
+                    yield _Tar(tar, where, budget)
+    except _UNREADABLE as exc:  # its message may quote a member's name
         raise UserError(
-            "import-bad-archive", f"{path} is not a readable archive: {exc}", Stage.MEMORY
+            "import-bad-archive",
+            f"{printable(str(path))} is not a readable archive: {printable(str(exc))}",
+            Stage.MEMORY,
         ) from None
 
 
@@ -76,7 +80,9 @@ def _member_limit(name: str, budget: Budget) -> int:
 
 
 def _lacks(where: str, name: str) -> UserError:
-    return UserError("import-bad-archive", f"{where} lacks the file {name}", Stage.MEMORY)
+    return UserError(
+        "import-bad-archive", f"{where} lacks the file {printable(name)}", Stage.MEMORY
+    )
 
 
 class _Tar:
@@ -93,7 +99,7 @@ class _Tar:
                 self.files[info.name] = info
 
     def _at(self, name: str) -> str:
-        return f"{self.where}:{name}"
+        return f"{self.where}:{printable(name)}"
 
     def _stream(self, name: str) -> Readable:
         info = self.files.get(name)
@@ -122,7 +128,7 @@ class _Zip:
         self.files: dict[str, zipfile.ZipInfo] = {}
         for info in zf.infolist():
             budget.member(where)
-            if info.is_dir():
+            if not info.filename or info.is_dir():  # a nameless one is nothing to read
                 continue
             at = self._at(info.filename)
             if info.flag_bits & 0x1:
@@ -135,7 +141,7 @@ class _Zip:
             self.files[info.filename] = info
 
     def _at(self, name: str) -> str:
-        return f"{self.where}:{name}"
+        return f"{self.where}:{printable(name)}"
 
     def _stream(self, name: str) -> IO[bytes]:
         info = self.files.get(name)

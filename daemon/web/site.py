@@ -55,6 +55,7 @@ def build_app(
         summary="A second self's local page: memories, conversations, live timings.",
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # an API path is one path: "/api/memories/" is a 404, not a 307
         middleware=[
             Middleware(guard.SafeHeaders),
             Middleware(RequestLimits, limits=limits),

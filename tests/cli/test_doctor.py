@@ -25,6 +25,7 @@ from secondself.cli.doctor import (
 )
 from secondself.cli.main import build_parser
 from secondself.core.config import load_config
+from secondself.core.errors import UserError
 from secondself.voice.virtual_soundcard import VirtualSoundCard
 from secondself.weights.manifest import ModelStore
 
@@ -119,7 +120,7 @@ def command_problem(command: str) -> str | None:
     if program == "secondself":
         try:
             build_parser().parse_args(args)
-        except SystemExit:
+        except (SystemExit, UserError):  # a bad argument is a one-line UserError
             return "secondself does not take these arguments"
         return None
     found = shutil.which(program) or (Path(sys.executable).parent / program).is_file()
