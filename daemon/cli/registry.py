@@ -49,6 +49,7 @@ def registrars() -> list[Registrar]:
         remember,
         run,
         snapshot,
+        token,
         user,
         web,
     )
@@ -70,4 +71,5 @@ def registrars() -> list[Registrar]:
         persona.register,
         user.register,
         web.register,
+        token.register,
     ]

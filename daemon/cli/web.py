@@ -19,7 +19,7 @@ from secondself.web.guard import WILDCARDS
 def _web(args: argparse.Namespace, app: App) -> int:
     web = app.config.web
     token = access.read(app.home)
-    print(access.page_url(web.host, web.port, token))
+    print(access.page_url(web.host, web.port, token, tls=web.tls))
     if web.host in WILDCARDS:
         print(
             "secondself: from another machine, put this device's name or address in place "

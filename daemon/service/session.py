@@ -197,12 +197,14 @@ class NoTranscriber:
 
 @dataclass
 class TextSession:
-    """One persona's conversation with no ears and a silent voice (`ask`, scripts)."""
+    """One persona's conversation with no ears and a silent voice (`ask`, scripts), and the
+    `Conversations` it came from (their `for_text` makes others, as the daemon's page does)."""
 
     persona: Persona
     conversation: Conversation
     embedder: Embedder
     load_ms: float
+    conversations: Conversations
 
 
 @contextlib.contextmanager
@@ -235,7 +237,7 @@ def text_session(app: App) -> Iterator[TextSession]:
         household, shared, stores, route, {}, voices={persona.voice: voice}
     )
     try:
-        yield TextSession(persona, conversations.get(route), embedder, load_ms)
+        yield TextSession(persona, conversations.get(route), embedder, load_ms, conversations)
     finally:
         conversations.close()
         pool.close()  # the answer model it was handed

@@ -766,10 +766,16 @@ def test_secondself_web_prints_the_link(
     assert main(["--home", str(home), "web"]) == 0
     assert capsys.readouterr().out == f"http://127.0.0.1:9123/#token={token}\n"
     monkeypatch.setenv("SECONDSELF_WEB_HOST", "::")
+    assert main(["--home", str(home), "web"]) == 2  # beyond loopback: TLS, or a proxy's
+    assert "web.tls = true" in capsys.readouterr().err
+    monkeypatch.setenv("SECONDSELF_WEB_BEHIND_PROXY", "true")
     assert main(["--home", str(home), "web"]) == 0
     printed = capsys.readouterr()
     assert printed.out == f"http://[::1]:9123/#token={token}\n"
     assert "another machine" in printed.err
+    monkeypatch.setenv("SECONDSELF_WEB_TLS", "true")
+    assert main(["--home", str(home), "web"]) == 0
+    assert capsys.readouterr().out == f"https://[::1]:9123/#token={token}\n"
     assert access.page_url("0.0.0.0", 8765) == "http://127.0.0.1:8765/"  # what the log says
 
 
