@@ -49,7 +49,7 @@ CLIENT_PATHS = frozenset({"/api/chat", "/api/tags", "/api/version"})
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="secondself"'}
 UNAUTHORIZED = (
     "this needs the page's access token: open the link `secondself web` prints, "
-    "or send Authorization: Bearer TOKEN"
+    "or send Authorization: Bearer TOKEN (a program's own: `secondself token create`)"
 )
 
 

@@ -3,9 +3,11 @@ call it as other programs do: with a bearer token, over HTTP or TLS."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import ssl
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,10 @@ from secondself.core.bus import Bus
 from secondself.core.protocols import Embedder
 from secondself.household.personas import Catalog, Defaults
 from secondself.household.users import Household
+from secondself.memory.store import MemoryStore
+from secondself.service.app import App
 from secondself.service.metrics import Metrics
+from secondself.service.session import TextSession, text_session
 from secondself.web import access
 from secondself.web.chat import Converse
 from secondself.web.server import serve_web
@@ -115,13 +120,14 @@ def serve_page(
     converse: Converse | None = None,
     certificate: Certificate | None = None,
     household: Household | None = None,
-    clock: Clock | None = None,
+    borrow: Callable[[str], MemoryStore] | None = None,
 ) -> ServedPage:
-    """The page as the daemon serves it: the install's token made, the token book open."""
+    """The page as the daemon serves it: the install's token made, the token book open
+    (on a clock the test moves). `borrow`: the daemon's own stores, as its page uses them."""
     household = household or Household(home, DEFAULTS, CATALOG)
-    clock = clock or Clock()
+    clock = Clock()
     bus = Bus()
-    stores = UserStores(household, embedder, bus)
+    stores = UserStores(household, embedder, bus, borrow=borrow)
     owner_token = access.load_or_create(home)
     book = TokenBook.open(home, clock)
     runner = LoopThread()
@@ -135,3 +141,20 @@ def serve_page(
     if certificate is not None:
         context = ssl.create_default_context(cafile=str(certificate.cert))
     return ServedPage(server, home, household, stores, book, clock, owner_token, runner, context)
+
+
+@contextlib.contextmanager
+def daemon_page(home: Path, config_file: Path) -> Iterator[tuple[TextSession, ServedPage]]:
+    """A text session (the real models of `config_file`) and the page serving its
+    `Conversations` as the running daemon's does: the chat APIs answer with them."""
+    app = App(config_file=config_file, home_override=str(home))
+    with text_session(app) as session:
+        conversations = session.conversations
+        page = serve_page(
+            home, session.embedder, converse=conversations.for_text,
+            household=conversations.household, borrow=conversations.store,
+        )  # fmt: skip
+        try:
+            yield session, page
+        finally:
+            page.close()
