@@ -1,4 +1,5 @@
-"""Who may read the page: whoever holds the install's access token.
+"""Who may read the page: whoever holds the install's access token (the owner: every user
+and persona), or a scoped token of the data home's book (`tokens.py`: one user's persona).
 
 The page and its API hold every user's memories, and 127.0.0.1 is open to every local
 process and Unix account, so a request must prove it was given the token. The token is a

@@ -294,7 +294,8 @@ class WebApi:
 
     # --- live ---------------------------------------------------------------------------
 
-    async def events(self, grant: Annotated[Grant, needs(Scope.ADMIN)]) -> StreamingResponse:
+    async def events(self, admin: Annotated[Grant, needs(Scope.ADMIN)]) -> StreamingResponse:
+        """Every persona's activity (redacted): the owner's, or an admin token's."""
         return StreamingResponse(
             self.live.stream(), media_type="text/event-stream; charset=utf-8",
             headers={"X-Accel-Buffering": "no"},

@@ -17,7 +17,8 @@ from secondself.core.config import load_config
 from secondself.core.errors import ConfigError, UserError
 from secondself.household.personas import Persona
 from secondself.memory.model import Kind, MediaInput, SearchFilter, Visibility
-from secondself.web import tls
+from secondself.web import guard, tls
+from secondself.web.errors import HttpError
 from secondself.web.tokens import TOKENS_FILE, Scope, TokenBook, parse_duration
 from tests.memory.test_support import HashEmbedder, tiny_jpeg
 from tests.support.served_page import Reply, ServedPage, serve_page
@@ -224,6 +225,15 @@ def test_the_page_over_tls_with_its_own_certificate(tmp_path: Path) -> None:
         served = ssl.get_server_certificate(("127.0.0.1", page.port))
         assert tls.fingerprint(served.encode()) == certificate.fingerprint
         assert len(certificate.fingerprint.split(":")) == 32
+        # The page's own origin is now https: a change from it is taken, from http refused.
+        here = f"127.0.0.1:{page.port}"
+        note = {"text": "The spare key is under the blue pot"}
+        taken = page.call(
+            "POST", "/api/memories", page.owner_token, note, {"Origin": f"https://{here}"}
+        )
+        assert taken.status == 201, taken.body
+        refused(page.call("POST", "/api/memories", page.owner_token, note, {"Origin": f"http://{here}"}),
+                403, "cross-origin")  # fmt: skip
         # A client trusting the usual authorities does not: no authority signed it.
         page.tls = ssl.create_default_context()
         with pytest.raises(ssl.SSLCertVerificationError):
@@ -232,3 +242,13 @@ def test_the_page_over_tls_with_its_own_certificate(tmp_path: Path) -> None:
         page.close()
     names = tls.machine_names("192.168.1.5")
     assert {"localhost", "127.0.0.1", "::1", "192.168.1.5"} <= set(names)
+
+
+def test_behind_a_tls_proxy_the_pages_origin_is_https() -> None:
+    change = {"x-secondself": "1", "host": "self.example", "origin": "https://self.example"}
+    guard.check_write("POST", change, ("http", "https"))  # behind_proxy: the browser saw https
+    with pytest.raises(HttpError) as refused_here:
+        guard.check_write("POST", change, ("http",))  # plain HTTP here and no proxy: not ours
+    assert refused_here.value.code == "cross-origin"
+    with pytest.raises(HttpError):
+        guard.check_write("POST", {**change, "origin": "https://evil.example"}, ("http", "https"))
