@@ -93,8 +93,9 @@ def _add_integrations(app: FastAPI, chat: Chat) -> None:
 
     OpenAIApi(chat).add_routes(app)
     OllamaApi(chat).add_routes(app)
-    # The MCP server mounts here, under a path of `guard.CLIENT_PREFIXES` (scoped by the
-    # request's `tokens.Grant`, as these are).
+    # The MCP server mounts here. Its path goes in `guard.TOKEN_PREFIXES` (a token needed)
+    # and `guard.CLIENT_PREFIXES` (no page write header); it is scoped, as these routes are,
+    # by the request's `tokens.Grant` (`asker.grant_of`).
 
 
 def _add_page(app: FastAPI, api: WebApi) -> None:
