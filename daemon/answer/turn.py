@@ -176,10 +176,15 @@ class Conversation:
             await self._say(REPLIES["sorry"], result, control)
         return result
 
-    async def answer(self, question: str) -> TurnResult:
-        """Answer a question (no intent rules): `secondself ask` and the web page."""
+    async def answer(self, question: str, history: Sequence[Turn] | None = None) -> TurnResult:
+        """Answer a question (no intent rules): `secondself ask` and the web page. `history`:
+        the earlier turns as the asker holds them (a chat client sends them with each
+        question), in place of this conversation's own."""
         self._control = control = TurnControl(self.bus)
         await self._drop_what_was_forgotten()
+        if history is not None:
+            self.history.clear()
+            self.history.extend(history)  # the last `history_turns` of them
         result = TurnResult(text=question, intent=Intent.ASK)
         await self._answer(question, result, control)
         return result

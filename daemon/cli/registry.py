@@ -50,6 +50,7 @@ def registrars() -> list[Registrar]:
         remember,
         run,
         snapshot,
+        token,
         user,
         web,
     )
@@ -72,4 +73,5 @@ def registrars() -> list[Registrar]:
         user.register,
         web.register,
         mcp.register,
+        token.register,
     ]

@@ -11,15 +11,26 @@ import argparse
 import sys
 from typing import Any
 
+from secondself.core.errors import SecondselfError
 from secondself.service.app import App
-from secondself.web import access
+from secondself.web import access, tls
 from secondself.web.guard import WILDCARDS
 
 
 def _web(args: argparse.Namespace, app: App) -> int:
     web = app.config.web
     token = access.read(app.home)
-    print(access.page_url(web.host, web.port, token))
+    print(access.page_url(web.host, web.port, token, tls=web.tls))
+    try:
+        certificate = tls.load(app.home) if web.tls else None
+    except (OSError, ValueError) as exc:  # ValueError: not a certificate
+        raise SecondselfError("tls-unreadable", f"the page's TLS certificate: {exc}") from None
+    if certificate is not None:
+        print(
+            "secondself: the certificate is the device's own (self-signed), so the browser "
+            f"warns once; its SHA-256 fingerprint is {certificate.fingerprint}",
+            file=sys.stderr,
+        )
     if web.host in WILDCARDS:
         print(
             "secondself: from another machine, put this device's name or address in place "

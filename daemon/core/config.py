@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import tomllib
 import types
@@ -100,6 +101,8 @@ class ModelsConfig:
 class WebConfig:
     host: str = "127.0.0.1"
     port: int = 8765
+    tls: bool = False  # HTTPS with the data home's self-signed certificate
+    behind_proxy: bool = False  # a reverse proxy in front does TLS: plain HTTP here
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +318,27 @@ def load_config(
         _merge(merged, _read_file(extra_file))
     _merge(merged, _from_environment(environ))
     config: Config = _build(Config, merged, "")
+    _check_web(config.web)
     return config
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only ("localhost", 127.0.0.0/8, ::1)."""
+    name = host.strip("[]").lower()
+    try:
+        return name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_web(web: WebConfig) -> None:
+    """Tokens cross a network only encrypted: beyond loopback, TLS here or at a proxy."""
+    if not (is_loopback(web.host) or web.tls or web.behind_proxy):
+        raise ConfigError(
+            f"config key 'web.host' = {web.host!r} serves beyond this machine: set "
+            "web.tls = true (HTTPS, a self-signed certificate) or web.behind_proxy = true "
+            "(a reverse proxy in front does TLS)"
+        )
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -174,22 +174,36 @@ class Conversations:
             self._made.clear()
         self.stores.close()
 
-    def _make(self, route: Route) -> Conversation:
+    def for_text(self, route: Route, synth: Synthesizer, speaker: Speaker) -> Conversation:
+        """A new conversation of the route's persona that speaks through `synth` and
+        `speaker` (the page's chat APIs: one for each request). Its events go to a bus of
+        its own: its turns are not the device's, so the LED, the journal and the metrics do
+        not follow them. UserError for an unknown user or persona (blocking: reads its file)."""
+        return self._make(route, Bus(), synth, speaker)
+
+    def _make(
+        self,
+        route: Route,
+        bus: Bus | None = None,
+        synth: Synthesizer | None = None,
+        speaker: Speaker | None = None,
+    ) -> Conversation:
+        """The route's conversation: by default on the device (its bus, voice and speaker)."""
         s = self.shared
         persona = self.household.persona(route.user, route.persona)
         config = for_persona(s.config, persona)
         spec = spec_for(s.models, config, persona.model)
-        camera: SnapshotPort | None = self.camera
+        camera: SnapshotPort | None = self.camera if speaker is None else None
         if route != self.primary and camera is not None:
             camera = CameraOfAnother(self.primary)
         self.store(route.user)  # opened now: a wake costs nothing
         return Conversation(
-            s.bus,
+            bus or s.bus,
             s.stt,
             CurrentMemory(self.stores, route.user, persona.name),
             s.pool.model(spec, persona.name),
-            self._voice(persona.voice),
-            s.speaker,
+            synth or self._voice(persona.voice),
+            speaker or s.speaker,
             turn_settings(config, persona),
             cloud=s.cloud,
             camera=camera,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secondself.answer.vision import captioner_for
 from secondself.core.config import Config, load_config
@@ -33,6 +33,10 @@ from secondself.service.text_answers import DaemonAnswers
 from secondself.voice.listener import ListenerSettings
 from secondself.web.server import serve_daemon_page
 from secondself.web.serving import WebServer
+from secondself.web.tokens import TokenBook
+
+if TYPE_CHECKING:  # cryptography is imported only to serve TLS
+    from secondself.web.tls import Certificate
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +181,9 @@ async def _wind_down(session: Session, microphone: Any, listening: asyncio.Task[
 
 
 async def _start_metrics(service: Service, session: Session) -> WebServer | None:
-    """/metrics and the web page (memories, conversations, live timings) on one port. The
-    page needs the install's access token, kept in the data home (made on first start)."""
+    """/metrics, the web page (memories, conversations, live timings) and the chat APIs on
+    one port. The page needs the install's access token, kept in the data home (made on
+    first start) beside the scoped tokens and, with `web.tls`, the certificate."""
     from secondself.web import access
 
     web = service.config.web
@@ -189,6 +194,12 @@ async def _start_metrics(service: Service, session: Session) -> WebServer | None
     except OSError as exc:  # no private page without a secret; /metrics is still served
         log.error("web page: cannot keep its access token in %s: %s", home, exc)
     try:
+        certificate = await _certificate(web.tls, home, web.host)
+    except OSError as exc:  # never the page in the clear where TLS was asked for
+        log.error("web page and metrics: cannot make a TLS certificate in %s: %s", home, exc)
+        return None
+    book = await _token_book(home) if token is not None else None
+    try:
         server = await serve_daemon_page(
             service.metrics.render,
             service.config,
@@ -198,17 +209,42 @@ async def _start_metrics(service: Service, session: Session) -> WebServer | None
             session.loop.bus,
             session.conversations.primary.user,
             token,
-            DaemonAnswers(session),  # MCP's `ask`
+            book=book,
+            converse=session.conversations.for_text,
+            certificate=certificate,
+            answers=DaemonAnswers(session),  # MCP's `ask`
         )
     except OSError as exc:  # the daemon's job is the voice, not its page: carry on
         log.error("web page and metrics: cannot listen on %s:%d: %s", web.host, web.port, exc)
+        if book is not None:
+            book.close()
         return None
-    url = access.page_url(web.host, web.port)  # never the token: logs are read by many
+    url = access.page_url(web.host, web.port, tls=web.tls)  # never the token: logs are read by many
     if token is None:
         log.info("metrics on %smetrics (no web page: it has no access token)", url)
     else:
         log.info("web page on %s (`secondself web` prints its link; metrics on /metrics)", url)
+    if certificate is not None:
+        log.info("web TLS certificate SHA-256 fingerprint %s", certificate.fingerprint)
     return server
+
+
+async def _certificate(tls: bool, home: Path, host: str) -> Certificate | None:
+    """With `tls`, the data home's certificate (made on first start); OSError if it cannot be."""
+    from secondself.web import tls as certificates
+
+    if not tls:
+        return None
+    return await asyncio.to_thread(certificates.load_or_create, home, host)
+
+
+async def _token_book(home: Path) -> TokenBook | None:
+    """The scoped tokens; without them the page takes the install's token only."""
+    try:
+        return await asyncio.to_thread(TokenBook.open, home)
+    except SecondselfError as exc:
+        log.error("web page: scoped tokens refused: %s", exc)
+        return None
 
 
 def _ready_status(session: Session, service: Service) -> str:

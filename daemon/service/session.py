@@ -199,12 +199,14 @@ class NoTranscriber:
 
 @dataclass
 class TextSession:
-    """One persona's conversation with no ears and a silent voice (`ask`, scripts)."""
+    """One persona's conversation with no ears and a silent voice (`ask`, scripts), and the
+    `Conversations` it came from (their `for_text` makes others, as the daemon's page does)."""
 
     persona: Persona
     conversation: Conversation
     embedder: Embedder
     load_ms: float
+    conversations: Conversations
 
     async def ask(self, question: str) -> dict[str, Any]:
         """The persona's answer, as `secondself ask --json` reports it."""
@@ -265,7 +267,7 @@ def text_session(app: App) -> Iterator[TextSession]:
     stores = OpenStores(household, embedder, app.bus)
     conversations = Conversations(household, shared, stores, route, {}, voice=voice)
     try:
-        yield TextSession(persona, conversations.get(route), embedder, load_ms)
+        yield TextSession(persona, conversations.get(route), embedder, load_ms, conversations)
     finally:
         conversations.close()
         pool.close()  # the answer model it was handed

@@ -1,4 +1,5 @@
-"""Who may read the page: whoever holds the install's access token.
+"""Who may read the page: whoever holds the install's access token (the owner: every user
+and persona), or a scoped token of the data home's book (`tokens.py`: one user's persona).
 
 The page and its API hold every user's memories, and 127.0.0.1 is open to every local
 process and Unix account, so a request must prove it was given the token. The token is a
@@ -40,6 +41,7 @@ from pathlib import Path
 from secondself.core.errors import SecondselfError, UserError
 from secondself.core.paths import private_dir
 from secondself.web.guard import WILDCARDS
+from secondself.web.tokens import OWNER, Grant, TokenBook, TokenRefused
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +55,41 @@ SERVICE_HINT = (
 
 
 class Access:
-    """Checks a request's bearer token against the install's."""
+    """Who a request's bearer token says it is: the owner (the install's token) or the user
+    and persona of a scoped token (`tokens.TokenBook`, when the page has one)."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, book: TokenBook | None = None) -> None:
         if not TOKEN_PATTERN.fullmatch(token):
             raise ValueError("a web token is 32-256 characters of A-Z, a-z, 0-9, '-' and '_'")
         self._token = token.encode("ascii")
+        self.book = book
 
     def matches(self, given: str) -> bool:
         """Whether `given` is the token (constant time: no timing tells how close it came)."""
         return hmac.compare_digest(given.encode("utf-8", "replace"), self._token)
 
     def allows(self, headers: Mapping[str, str]) -> bool:
-        """Whether the request carries the token as a bearer header."""
-        scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
-        return scheme.lower() == "bearer" and self.matches(credentials.strip())
+        """Whether the request carries the install's token as a bearer header."""
+        given = bearer(headers)
+        return given is not None and self.matches(given)
+
+    def grant(self, headers: Mapping[str, str]) -> Grant | None:
+        """What the request's bearer token may do (None: it sent none); TokenRefused for a
+        token that is not, or no longer, good."""
+        given = bearer(headers)
+        if given is None:
+            return None
+        if self.matches(given):
+            return OWNER
+        if self.book is None:
+            raise TokenRefused("unauthorized", "this is not a token of this device")
+        return self.book.grant(given)
+
+
+def bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer TOKEN` header, if the request has one."""
+    scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else None
 
 
 # --- the token file -------------------------------------------------------------------------
@@ -195,12 +217,12 @@ def _sync_folder(folder: Path) -> None:
 # --- the page's address ---------------------------------------------------------------------
 
 
-def page_url(host: str, port: int, token: str | None = None) -> str:
+def page_url(host: str, port: int, token: str | None = None, tls: bool = False) -> str:
     """The page's address for a browser on this machine (a wildcard host is loopback)."""
     if host in WILDCARDS:
         host = "::1" if host == "::" else "127.0.0.1"
     with contextlib.suppress(ValueError):
         if ipaddress.ip_address(host).version == 6:
             host = f"[{host}]"
-    url = f"http://{host}:{port}/"
+    url = f"{'https' if tls else 'http'}://{host}:{port}/"
     return f"{url}#token={token}" if token is not None else url

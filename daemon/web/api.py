@@ -1,4 +1,5 @@
-"""The page's JSON API: one user at a time (`?user=`), seen as one persona (`?persona=`).
+"""The page's JSON API: one user at a time (`?user=`), seen as one persona (`?persona=`);
+a scoped token is its own user and persona, within its scope (`asker.py`).
 
 Every route reads its parameters, then does its blocking work (files, SQLite, embedding)
 in the page's own small thread pool, never the loop's default one: the voice's stages (STT,
@@ -29,12 +30,15 @@ from secondself.core.errors import UserError
 from secondself.household.personas import DEFAULT_PERSONA, Persona
 from secondself.memory import archive, media, validate
 from secondself.memory.model import Memory, Origin, SearchFilter, SearchResult, Visibility
+from secondself.memory.store import MemoryStore
 from secondself.web import actions, params
+from secondself.web.asker import Asker, Reader, Rememberer, UserReader, needs
 from secondself.web.errors import ErrorBody, HttpError
 from secondself.web.jsonbody import JsonRoute
 from secondself.web.live import LiveStreams
 from secondself.web.schemas import Correction, NewMemory, VisibilityChange
 from secondself.web.stores import UserStores
+from secondself.web.tokens import Grant, Scope
 from secondself.web.turns import TurnScores
 
 MEDIA_TYPES = {
@@ -51,19 +55,18 @@ WORKERS = 2  # threads for the page's blocking work: one slow request leaves one
 # wait holds up the event loop (after the server's own second for answers in flight).
 CLOSE_WAIT_S = 1.0
 # The token, as the OpenAPI schema shows it; `guard.PageGuard` checks it before routing.
-BEARER = HTTPBearer(auto_error=False, description="the install's access token")
+BEARER = HTTPBearer(auto_error=False, description="the install's access token, or a scoped one")
 REFUSALS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": what}
     for status, what in (
-        (400, "bad input"), (401, "no or a wrong token"), (403, "a cross-site request"),
+        (400, "bad input"), (401, "no token, or a wrong, expired or revoked one"),
+        (403, "a cross-site request, or one beyond the token's scope"),
         (404, "no such user, persona or memory"), (413, "a body over 256 KiB"),
         (415, "a body not sent as JSON"), (421, "a host name not this server's"),
     )
 }  # fmt: skip
 
 T = TypeVar("T")
-User = Annotated[str, Query(description="the user (default: the daemon's primary user)")]
-PersonaName = Annotated[str, Query(description="the persona seen as (default: personal)")]
 MemoryId = Annotated[int, Path(ge=0, le=LARGEST_ID)]
 
 
@@ -122,23 +125,27 @@ class WebApi:
 
     # --- who is asking ------------------------------------------------------------------
 
-    def who(self, user: str, persona: str) -> Who:
+    def who(self, asker: Asker) -> Who:
         """The user and persona of a request (blocking: reads the persona file)."""
-        user = user or self.default_user
+        user = asker.user or self.default_user
         self.stores.folder(user)  # UserError: bad name, or no such user
-        return Who(user, self.stores.household.persona(user, persona or DEFAULT_PERSONA))
+        return Who(user, self.stores.household.persona(user, asker.persona or DEFAULT_PERSONA))
 
     # --- users and personas -------------------------------------------------------------
 
-    async def users(self) -> dict[str, Any]:
+    async def users(self, grant: Annotated[Grant, needs(Scope.READ)]) -> dict[str, Any]:
+        if grant.user is not None:  # a scoped token knows of its own user only
+            return {"users": [grant.user], "default": grant.user}
         names = await self.run(self.stores.household.users)
         return {"users": names, "default": self.default_user}
 
-    async def personas(self, user: User = "") -> dict[str, Any]:
+    async def personas(self, asker: UserReader) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            name = user or self.default_user
+            name = asker.user or self.default_user
             self.stores.folder(name)
             found = self.stores.household.book(name).all()
+            if asker.grant.persona is not None:
+                found = [p for p in found if p.name == asker.grant.persona]
             return {"user": name, "personas": [_persona_json(p) for p in found]}
 
         return await self.run(work)
@@ -147,8 +154,7 @@ class WebApi:
 
     async def memories(
         self,
-        user: User = "",
-        persona: PersonaName = "",
+        asker: Reader,
         limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 20,
         offset: Annotated[int, Query(ge=0, le=OFFSET_LIMIT)] = 0,
         kind: Annotated[str, Query(description="kinds, comma-separated (default: all)")] = "",
@@ -161,7 +167,7 @@ class WebApi:
         search = q.strip()
 
         def work() -> dict[str, Any]:
-            who = self.who(user, persona)
+            who = self.who(asker)
             if not self.stores.has_memories(who.user):
                 return {"memories": [], "next_offset": None}
             store = self.stores.get(who.user)
@@ -179,11 +185,9 @@ class WebApi:
 
         return await self.run(work)
 
-    async def memory(
-        self, memory_id: MemoryId, user: User = "", persona: PersonaName = ""
-    ) -> dict[str, Any]:
+    async def memory(self, memory_id: MemoryId, asker: Reader) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            who = self.who(user, persona)
+            who = self.who(asker)
             if not self.stores.has_memories(who.user):
                 raise actions.unknown(memory_id)
             found = actions.get_visible(self.stores.get(who.user), memory_id, who.persona.name)
@@ -191,13 +195,11 @@ class WebApi:
 
         return await self.run(work)
 
-    async def remember(
-        self, body: NewMemory, user: User = "", persona: PersonaName = ""
-    ) -> dict[str, Any]:
+    async def remember(self, body: NewMemory, asker: Rememberer) -> dict[str, Any]:
         text = validate.clean_text(body.text)  # before a store opens
 
         def work() -> dict[str, Any]:
-            who = self.who(user, persona)
+            who = self.who(asker)
             memory = self.stores.get(who.user).remember(
                 text,
                 persona=who.persona.name,
@@ -208,11 +210,9 @@ class WebApi:
 
         return await self.run(work)
 
-    async def forget(
-        self, memory_id: MemoryId, user: User = "", persona: PersonaName = ""
-    ) -> dict[str, Any]:
+    async def forget(self, memory_id: MemoryId, asker: Rememberer) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            who = self.who(user, persona)
+            who = self.who(asker)
             if not self.stores.has_memories(who.user):
                 raise actions.unknown(memory_id)
             report = actions.forget(self.stores.get(who.user), memory_id, who.persona.name)
@@ -225,11 +225,10 @@ class WebApi:
         return await self.run(work)
 
     async def share(
-        self, memory_id: MemoryId, body: VisibilityChange, user: User = "",
-        persona: PersonaName = "",
-    ) -> dict[str, Any]:  # fmt: skip
+        self, memory_id: MemoryId, body: VisibilityChange, asker: Rememberer
+    ) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            who = self.who(user, persona)
+            who = self.who(asker)
             if not self.stores.has_memories(who.user):
                 raise actions.unknown(memory_id)
             store = self.stores.get(who.user)
@@ -238,15 +237,20 @@ class WebApi:
 
         return await self.run(work)
 
-    async def media(self, name: str, user: User = "") -> Response:
+    async def media(self, name: str, asker: UserReader) -> Response:
         if (match := MEDIA_NAME.fullmatch(name)) is None:
             raise HttpError(404, "media-unknown", f"no media file {name}")
         digest, ext = match.groups()
 
         def work() -> bytes:
-            folder = self.stores.folder(user or self.default_user)
+            user = asker.user or self.default_user
+            folder = self.stores.folder(user)
             path = folder / media.MEDIA_DIR / digest[:2] / f"{digest}.{ext}"
             if path.is_symlink() or not path.is_file():
+                raise HttpError(404, "media-unknown", f"no media file {digest}.{ext}")
+            if asker.grant.persona is not None and not _shown_to(
+                self.stores.get(user), name, asker.grant.persona
+            ):
                 raise HttpError(404, "media-unknown", f"no media file {digest}.{ext}")
             return path.read_bytes()
 
@@ -258,13 +262,12 @@ class WebApi:
 
     async def conversations(
         self,
-        user: User = "",
-        persona: PersonaName = "",
+        asker: Reader,
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
         offset: Annotated[int, Query(ge=0, le=OFFSET_LIMIT)] = 0,
     ) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            who = self.who(user, persona)
+            who = self.who(asker)
             threshold = who.persona.threshold
             if not self.stores.has_memories(who.user):
                 return {"turns": [], "next_offset": None, "threshold": threshold}
@@ -276,13 +279,11 @@ class WebApi:
 
         return await self.run(work)
 
-    async def correct(
-        self, body: Correction, user: User = "", persona: PersonaName = ""
-    ) -> dict[str, Any]:
+    async def correct(self, body: Correction, asker: Rememberer) -> dict[str, Any]:
         said = check_said(body.text)
 
         def work() -> dict[str, Any]:
-            who = self.who(user, persona)
+            who = self.who(asker)
             if not self.stores.has_memories(who.user):
                 raise UserError("nothing-to-correct", "there is no answer to correct yet")
             store = self.stores.get(who.user)
@@ -293,7 +294,8 @@ class WebApi:
 
     # --- live ---------------------------------------------------------------------------
 
-    async def events(self) -> StreamingResponse:
+    async def events(self, admin: Annotated[Grant, needs(Scope.ADMIN)]) -> StreamingResponse:
+        """Every persona's activity (redacted): the owner's, or an admin token's."""
         return StreamingResponse(
             self.live.stream(), media_type="text/event-stream; charset=utf-8",
             headers={"X-Accel-Buffering": "no"},
@@ -318,6 +320,15 @@ def _result_json(user: str, result: SearchResult) -> dict[str, Any]:
         "fused": result.scores.fused,
     }
     return data
+
+
+def _shown_to(store: MemoryStore, name: str, persona: str) -> bool:
+    """Whether a memory the persona may see holds the media file `name` (a scoped token
+    reaches no other persona's snapshot, even by its hash)."""
+    return any(
+        m.media is not None and m.media.rsplit("/", 1)[-1] == name and m.visible_to(persona)
+        for m in store.iterate()
+    )
 
 
 def _persona_json(persona: Persona) -> dict[str, Any]:

@@ -3,11 +3,15 @@
 The app's exception handlers turn our own errors, the framework's (no such route, a wrong
 method, a parameter that fails its type) and any bug into that shape, with the status a
 client can act on: an unknown user, persona or memory is 404, bad input 400, a fault 500.
+Under /v1/ the same line is in OpenAI's shape, `{"error": {"message": "...", "type": "...",
+"code": "..."}}`, which OpenAI clients read (the Ollama API's shape is ours already).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,7 +21,14 @@ from starlette.responses import JSONResponse
 
 from secondself.core.errors import SecondselfError, UserError
 
+log = logging.getLogger(__name__)
+
 NOT_FOUND = frozenset({"user-unknown", "persona-unknown", "memory-unknown-id"})
+OPENAI_PREFIX = "/v1/"
+OPENAI_TYPES = {
+    401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+    503: "overloaded_error",
+}  # fmt: skip
 # The codes of the framework's own refusals (a route that does not exist, say).
 STATUS_CODES = {404: "not-found", 405: "method", 413: "too-large", 415: "not-json"}
 
@@ -27,6 +38,18 @@ class ErrorBody(BaseModel):
 
     error: str
     code: str
+
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str
+    code: str
+
+
+class OpenAIErrorBody(BaseModel):
+    """A refusal under /v1/, in the shape OpenAI's clients read."""
+
+    error: OpenAIError
 
 
 class HttpError(HTTPException):
@@ -41,17 +64,44 @@ class HttpError(HTTPException):
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    path: str = "",
 ) -> JSONResponse:
+    """The refusal of a request for `path` (under /v1/: in OpenAI's shape)."""
+    return JSONResponse(error_body(status, code, message, path), status, dict(headers or {}))
+
+
+def error_body(status: int, code: str, message: str, path: str = "") -> dict[str, Any]:
     # One line: a message with a newline in it would be two.
     line = " ".join(message.split())
-    return JSONResponse({"error": line, "code": code}, status, dict(headers or {}))
+    if path.startswith(OPENAI_PREFIX):
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        return {"error": {"message": line, "type": OPENAI_TYPES.get(status, kind), "code": code}}
+    return {"error": line, "code": code}
+
+
+def failure(error: Exception) -> tuple[int, str, str]:
+    """The status, code and message of an error raised while answering (a bug's traceback
+    is logged, never sent): for an answer whose status line has gone out already."""
+    if isinstance(error, HttpError):
+        return error.status_code, error.code, error.message
+    if isinstance(error, UserError):
+        return 404 if error.code in NOT_FOUND else 400, error.code, error.message
+    if isinstance(error, SecondselfError):
+        return 507 if error.code == "memory-disk-full" else 500, error.code, error.message
+    log.error("a streamed answer failed", exc_info=error)
+    return 500, "internal", "internal error (see the daemon's log)"
 
 
 def refusal(error: HTTPException, path: str) -> JSONResponse:
     """Ours as raised; the framework's (its detail is a bare phrase) said in our words."""
     if isinstance(error, HttpError):
-        return error_response(error.status_code, error.code, error.message, error.headers)
+        return error_response(
+            error.status_code, error.code, error.message, error.headers, path=path
+        )
     code = STATUS_CODES.get(error.status_code, f"http-{error.status_code}")
     message = str(error.detail)
     headers = error.headers or {}
@@ -59,7 +109,7 @@ def refusal(error: HTTPException, path: str) -> JSONResponse:
         message = f"no such page: {path}"
     elif error.status_code == 405 and "Allow" in headers:
         message = f"{path} takes {' or '.join(headers['Allow'].split(', '))}"
-    return error_response(error.status_code, code, message, headers)
+    return error_response(error.status_code, code, message, headers, path=path)
 
 
 def install(app: FastAPI) -> None:
@@ -73,24 +123,26 @@ def install(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         first = error.errors()[0]
         where, *field = first["loc"]
+        path = request.url.path
         if where == "path":  # a path that names nothing, as a route that does not match
-            return error_response(404, "not-found", f"no such page: {request.url.path}")
+            return error_response(404, "not-found", f"no such page: {path}", path=path)
         name = ".".join(str(part) for part in field) or "the request body"
-        return error_response(400, "bad-parameter", f"{name}: {first['msg']}")
+        return error_response(400, "bad-parameter", f"{name}: {first['msg']}", path=path)
 
     async def user_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, UserError)
         status = 404 if error.code in NOT_FOUND else 400
-        return error_response(status, error.code, error.message)
+        return error_response(status, error.code, error.message, path=request.url.path)
 
     async def fault(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, SecondselfError)  # a fault, not the request: say which
         status = 507 if error.code == "memory-disk-full" else 500
-        return error_response(status, error.code, error.message)
+        return error_response(status, error.code, error.message, path=request.url.path)
 
     async def bug(request: Request, error: Exception) -> JSONResponse:
         # A bug here must not take the daemon down; the server logs its traceback.
-        return error_response(500, "internal", "internal error (see the daemon's log)")
+        message = "internal error (see the daemon's log)"
+        return error_response(500, "internal", message, path=request.url.path)
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)

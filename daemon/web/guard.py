@@ -11,8 +11,14 @@
 - Cross-site reads and embedding: `Sec-Fetch-Site` names requests from other sites; the
   API refuses them, and every answer says `Cross-Origin-Resource-Policy: same-origin`.
 
+Other programs (OpenAI and Ollama clients) call their own routes (`CLIENT_PATHS`) with a
+token and no browser's headers: those routes need the token and pass the cross-site read
+check (a browser on another site cannot send a bearer header without a CORS preflight, which
+this server never approves), but not the page's write header.
+
 `PageGuard` applies these, and the access token, to every request before any route sees it
-(so no route can forget one); `SafeHeaders` adds the headers below to every answer.
+(so no route can forget one), and leaves what the token may do (`tokens.Grant`) in the
+request's state for the routes; `SafeHeaders` adds the headers below to every answer.
 """
 
 from __future__ import annotations
@@ -27,18 +33,25 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from secondself.web.errors import HttpError, error_response
+from secondself.web.tokens import Grant, TokenRefused
 
 if TYPE_CHECKING:  # access.py reads WILDCARDS from here
     from secondself.web.access import Access
 
 MCP_PATH = "/mcp"  # the MCP endpoint (`mcp_http.py`): its clients send the token only
+MCP_OWNER_ONLY = "the MCP endpoint takes the install's own token (`secondself web` shows it)"
 WRITE_HEADER = "x-secondself"  # the page sends "X-Secondself: 1" with every change
 WRITE_METHODS = frozenset({"POST", "DELETE"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+# What needs a token: the page's API, and what other programs call (their routes below).
+TOKEN_PREFIXES = ("/api/", "/v1/")
+# Other programs' routes (the OpenAI- and Ollama-compatible APIs): no page write header.
+CLIENT_PREFIXES = ("/v1/",)
+CLIENT_PATHS = frozenset({"/api/chat", "/api/tags", "/api/version"})
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="secondself"'}
 UNAUTHORIZED = (
     "this needs the page's access token: open the link `secondself web` prints, "
-    "or send Authorization: Bearer TOKEN"
+    "or send Authorization: Bearer TOKEN (a program's own: `secondself token create`)"
 )
 
 
@@ -92,15 +105,22 @@ def check_site(headers: Mapping[str, str]) -> None:
         raise HttpError(403, "cross-site", "requests from other sites are refused")
 
 
-def check_write(method: str, headers: Mapping[str, str]) -> None:
-    """HttpError 403 for a state change that may come from another origin."""
+def check_write(method: str, headers: Mapping[str, str], schemes: tuple[str, ...]) -> None:
+    """HttpError 403 for a state change that may come from another origin (the page's own
+    origin is this Host with one of `schemes`: https too behind a TLS proxy)."""
     if method not in WRITE_METHODS:
         return
     if headers.get(WRITE_HEADER) != "1":
         raise HttpError(403, "no-write-header", "changes need the header X-Secondself: 1")
     origin = headers.get("origin")
-    if origin is not None and origin != f"http://{headers.get('host', '')}":
+    host = headers.get("host", "")
+    if origin is not None and origin not in {f"{scheme}://{host}" for scheme in schemes}:
         raise HttpError(403, "cross-origin", f"changes from {origin} are refused")
+
+
+def is_client_path(path: str) -> bool:
+    """A route other programs call, not the page."""
+    return path in CLIENT_PATHS or path.startswith(CLIENT_PREFIXES)
 
 
 # Sent with every answer of the page and its API.
@@ -122,51 +142,69 @@ class PageGuard:
 
     `/metrics` holds counts and durations only, yet a DNS-rebinding page must not read the
     device's activity: it answers our own host names with no token (a scrape on this
-    machine), and any name with the token (Prometheus on another host names the device as
-    it likes). Everything else passes the Host check first. The page, its script and style
-    are public code; every /api/ route holds the user's own data and needs the token as a
-    bearer header, then passes the cross-site checks. With no `access` (no token could be
-    made) there is no API to guard: only /metrics is served.
+    machine), and any name with the install's token (Prometheus on another host names the
+    device as it likes). Everything else passes the Host check first. The page, its script
+    and style are public code; every /api/ and /v1/ route holds a user's own data and needs
+    a token as a bearer header (the install's, or a scoped one), then passes the cross-site
+    checks. With no `access` (no token could be made) there is no API to guard: only
+    /metrics is served.
     """
 
-    def __init__(self, app: ASGIApp, hosts: Hosts, access: Access | None) -> None:
+    def __init__(
+        self, app: ASGIApp, hosts: Hosts, access: Access | None, proxied: bool = False
+    ) -> None:
         self.app = app
         self.hosts = hosts
         self.access = access
+        self.proxied = proxied  # behind a TLS proxy: the page's origin is https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             try:
-                self.check(scope["method"], scope["path"], Headers(scope=scope))
+                grant = self.check(scope["method"], scope["path"], Headers(scope=scope), scope)
             except HttpError as refused:
                 response = error_response(
-                    refused.status_code, refused.code, refused.message, refused.headers
-                )
+                    refused.status_code, refused.code, refused.message, refused.headers,
+                    path=scope["path"],
+                )  # fmt: skip
                 await response(scope, receive, send)
                 return
+            scope.setdefault("state", {})["grant"] = grant
         await self.app(scope, receive, send)
 
-    def check(self, method: str, path: str, headers: Headers) -> None:
-        """HttpError for a request this server must not answer."""
-        token = self.access is not None and self.access.allows(headers)
+    def check(self, method: str, path: str, headers: Headers, scope: Scope) -> Grant | None:
+        """What the request's token may do (None: no route here needs one); HttpError for a
+        request this server must not answer."""
         if path == "/metrics":
-            if not token:
+            if self.access is None or not self.access.allows(headers):
                 self.hosts.check(headers)
-            return
+            return None
         self.hosts.check(headers)
-        # `/mcp` needs the token too and refuses other sites, but an MCP client sends no
-        # write header: its token is its proof (a cross-site page cannot send one).
-        if path == MCP_PATH and self.access is not None:
-            if not token:
-                raise HttpError(401, "unauthorized", UNAUTHORIZED, CHALLENGE)
-            check_site(headers)
-            return
-        if not path.startswith("/api/") or self.access is None:
-            return
-        if not token:
+        if not path.startswith((*TOKEN_PREFIXES, MCP_PATH)) or self.access is None:
+            return None
+        try:
+            grant = self.access.grant(headers)
+        except TokenRefused as refused:
+            message = UNAUTHORIZED if refused.code == "unauthorized" else refused.message
+            raise HttpError(401, refused.code, message, CHALLENGE) from None
+        if grant is None:
             raise HttpError(401, "unauthorized", UNAUTHORIZED, CHALLENGE)
         check_site(headers)
-        check_write(method, headers)
+        if path == MCP_PATH:
+            # An MCP client sends no write header: its token is its proof (a cross-site
+            # page cannot send one). Its tools act as the owner, so only the install's
+            # token reaches them until they are scoped by the token.
+            if not grant.owner:
+                raise HttpError(403, "mcp-owner-only", MCP_OWNER_ONLY)
+            return grant
+        if not is_client_path(path):
+            schemes = (
+                (scope.get("scheme", "http"), "https")
+                if self.proxied
+                else (scope.get("scheme", "http"),)
+            )
+            check_write(method, headers, schemes)
+        return grant
 
 
 class SafeHeaders:

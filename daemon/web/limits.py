@@ -45,9 +45,10 @@ class RequestLimits:
         try:
             length = self._check_head(scope)
         except HttpError as refused:
-            await error_response(refused.status_code, refused.code, refused.message)(
-                scope, receive, send
+            refusal = error_response(
+                refused.status_code, refused.code, refused.message, path=scope["path"]
             )
+            await refusal(scope, receive, send)
             return
         await self.app(scope, self._bounded(receive, length), send)
 

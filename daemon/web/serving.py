@@ -14,12 +14,16 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from secondself.web.limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:  # cryptography is imported only to serve TLS
+    from secondself.web.tls import Certificate
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +78,16 @@ class _Server(uvicorn.Server):
 class WebServer:
     """An app served on its listening sockets, until `close()`."""
 
-    def __init__(self, app: ASGIApp, sockets: list[socket.socket], limits: Limits) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        sockets: list[socket.socket],
+        limits: Limits,
+        certificate: Certificate | None = None,
+    ) -> None:
         self.app = app
         self._sockets = sockets
+        self.tls = certificate is not None
         config = uvicorn.Config(
             app,
             http=_Protocol,
@@ -90,6 +101,8 @@ class WebServer:
             timeout_keep_alive=limits.read_timeout_s,
             timeout_graceful_shutdown=GRACE_S,
             h11_max_incomplete_event_size=limits.head_bytes,
+            ssl_certfile=None if certificate is None else str(certificate.cert),
+            ssl_keyfile=None if certificate is None else str(certificate.key),
         )
         self._server = _Server(config)
         self._serving: asyncio.Task[None] | None = None
@@ -158,11 +171,18 @@ def listen(host: str, port: int) -> list[socket.socket]:
     return sockets
 
 
-async def serve(app: ASGIApp, host: str, port: int, limits: Limits = DEFAULT_LIMITS) -> WebServer:
-    """Serve `app` on host:port from this event loop (OSError when the port is taken)."""
+async def serve(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    limits: Limits = DEFAULT_LIMITS,
+    certificate: Certificate | None = None,
+) -> WebServer:
+    """Serve `app` on host:port from this event loop, with TLS given a `certificate`
+    (OSError when the port is taken)."""
     sockets = await asyncio.to_thread(listen, host, port)  # a name may need a DNS look-up
     try:
-        return await WebServer(app, sockets, limits).start()
+        return await WebServer(app, sockets, limits, certificate).start()
     except BaseException:
         for sock in sockets:
             sock.close()

@@ -1,5 +1,6 @@
 """What the daemon's one HTTP port serves, as one FastAPI app: `/metrics`, the page, its
-API, the MCP endpoint (`/mcp`), and the OpenAPI schema of them all (`/openapi.json`).
+API, the OpenAI- and Ollama-compatible chat APIs, the MCP endpoint (`/mcp`), and the
+OpenAPI schema of them all (`/openapi.json`).
 
 Every request passes, outermost first: the security headers (`guard.SafeHeaders`), the
 limits (`limits.RequestLimits`), who may ask (`guard.PageGuard`), then its route. The page
@@ -27,6 +28,7 @@ from secondself.web.limits import DEFAULT_LIMITS, Limits, RequestLimits
 
 if TYPE_CHECKING:  # the API needs the memory store; serving only /metrics does not
     from secondself.web.api import WebApi
+    from secondself.web.chat import Chat
     from secondself.web.mcp_http import McpEndpoint
 
 HTML_TYPE = "text/html; charset=utf-8"
@@ -43,10 +45,13 @@ def build_app(
     api: WebApi | None = None,
     access: Access | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    chat: Chat | None = None,
+    proxied: bool = False,
     mcp: McpEndpoint | None = None,
 ) -> FastAPI:
-    """/metrics, and with an API (it needs the access token) the page and the API, and
-    the MCP endpoint with it."""
+    """/metrics, and with an API (it needs the access token) the page and the API; with
+    `chat` (a daemon's conversations to answer with) the chat APIs too; with `mcp` the MCP
+    endpoint. `proxied`: behind a reverse proxy that does TLS."""
     if api is not None and access is None:
         raise ValueError("the page and its API need an access token")
     app = FastAPI(
@@ -59,7 +64,7 @@ def build_app(
         middleware=[
             Middleware(guard.SafeHeaders),
             Middleware(RequestLimits, limits=limits),
-            Middleware(guard.PageGuard, hosts=hosts, access=access),
+            Middleware(guard.PageGuard, hosts=hosts, access=access, proxied=proxied),
         ],
     )
     errors.install(app)
@@ -69,6 +74,8 @@ def build_app(
         api.add_routes(app)
         if mcp is not None:
             mcp.add_route(app)
+    if api is not None and chat is not None:
+        _add_integrations(app, chat)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -81,6 +88,19 @@ def _add_metrics(app: FastAPI, render: Callable[[], str]) -> None:
         "/metrics", metrics, summary="Prometheus metrics: counts and durations, no words",
         response_class=Response,
     )  # fmt: skip
+
+
+def _add_integrations(app: FastAPI, chat: Chat) -> None:
+    """What other programs call: the chat APIs of OpenAI's and Ollama's shapes (their paths
+    are `guard.CLIENT_PATHS`: a token, no page headers)."""
+    from secondself.web.ollama_api import OllamaApi
+    from secondself.web.openai_api import OpenAIApi
+
+    OpenAIApi(chat).add_routes(app)
+    OllamaApi(chat).add_routes(app)
+    # The MCP server mounts here. Its path goes in `guard.TOKEN_PREFIXES` (a token needed)
+    # and `guard.CLIENT_PREFIXES` (no page write header); it is scoped, as these routes are,
+    # by the request's `tokens.Grant` (`asker.grant_of`).
 
 
 def _add_page(app: FastAPI, api: WebApi) -> None:

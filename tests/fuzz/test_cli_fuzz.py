@@ -171,7 +171,10 @@ COMMANDS: dict[str, st.SearchStrategy[Argv]] = {
     "web": command(),
 }
 # Not fuzzed here, each with where it is tested instead.
-NOT_FUZZED = {"mcp": "serves MCP on stdio until its client goes: tests/cli/test_mcp.py"}
+NOT_FUZZED = {
+    "mcp": "serves MCP on stdio until its client goes: tests/cli/test_mcp.py",
+    "token": "makes and revokes tokens: tests/cli/test_token.py, tests/web/test_tokens.py",
+}
 GLOBAL = {
     "--user": fz.mostly(st.sampled_from(["default", "bob"]), NAMES, odds=8),
     "--persona": fz.mostly(st.sampled_from(["personal", "work"]), NAMES, odds=8),

@@ -35,7 +35,7 @@ from secondself.memory.embedding import LlamaEmbedder, load_embedder
 from secondself.memory.model import Kind, MediaInput, Origin, SearchFilter, Visibility
 from secondself.memory.store import MemoryStore, forget_user
 from secondself.service.metrics import Metrics, scrape
-from secondself.web import access
+from secondself.web import access, tls
 from secondself.web.api import WebApi
 from secondself.web.callers import Answers
 from secondself.web.server import serve_web
@@ -769,10 +769,19 @@ def test_secondself_web_prints_the_link(
     assert main(["--home", str(home), "web"]) == 0
     assert capsys.readouterr().out == f"http://127.0.0.1:9123/#token={token}\n"
     monkeypatch.setenv("SECONDSELF_WEB_HOST", "::")
+    assert main(["--home", str(home), "web"]) == 2  # beyond loopback: TLS, or a proxy's
+    assert "web.tls = true" in capsys.readouterr().err
+    monkeypatch.setenv("SECONDSELF_WEB_BEHIND_PROXY", "true")
     assert main(["--home", str(home), "web"]) == 0
     printed = capsys.readouterr()
     assert printed.out == f"http://[::1]:9123/#token={token}\n"
     assert "another machine" in printed.err
+    monkeypatch.setenv("SECONDSELF_WEB_TLS", "true")
+    assert main(["--home", str(home), "web"]) == 0
+    assert capsys.readouterr().out == f"https://[::1]:9123/#token={token}\n"
+    certificate = tls.load_or_create(home)  # as the daemon's first start makes it
+    assert main(["--home", str(home), "web"]) == 0
+    assert certificate.fingerprint in capsys.readouterr().err  # the browser's warning, explained
     assert access.page_url("0.0.0.0", 8765) == "http://127.0.0.1:8765/"  # what the log says
 
 
