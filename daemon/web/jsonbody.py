@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 
 from secondself.web.errors import HttpError
 
@@ -67,7 +68,11 @@ class JsonRoute(APIRoute):
             return handler
 
         async def checked(request: Request) -> Response:
-            check_object(request.headers.get("content-type", ""), await request.body())
+            try:
+                body = await request.body()
+            except ClientDisconnect:  # the client went away mid-body: no one to answer
+                return Response(status_code=400)
+            check_object(request.headers.get("content-type", ""), body)
             return await handler(request)
 
         return checked
