@@ -63,4 +63,3 @@ def registrars() -> list[Registrar]:
         user.register,
         web.register,
     ]
-
