@@ -24,6 +24,7 @@ MAX_CHARS = 300
 MAX_WORDS = 25
 MAX_SUBJECT_WORDS = 6
 MAX_EXTRA_WORDS = 1  # content words one side may add to the other ("..., by the lifts")
+MAX_DIFFERENT_WORDS = 3  # ... and, when they may only conflict, the two together
 
 FILLERS = re.compile(
     r"^(?:(?:please\s+)?remember\s+(?:that\s+)?|note\s+(?:that\s+)?|actually,?\s+|"
@@ -168,13 +169,22 @@ def updates(new_text: str, old_text: str) -> bool:
 
 
 def differ_in_value(a_text: str, b_text: str) -> bool:
-    """Looser than `updates`: two statements about one person that share what they are
-    about and hold a value of one kind that differs. Either may be out of date."""
+    """Looser than `updates`: two statements of single values about one person, sharing
+    what they are about and a few more words, with a value of one kind that differs."""
     a, b = frame(a_text), frame(b_text)
-    if a is None or b is None or a.people != b.people or not (a.subject & b.words):
+    if a is None or b is None or a.people != b.people or a.many_valued or b.many_valued:
+        return False
+    if not _one_subject(a, b) or len(a.words ^ b.words) > MAX_DIFFERENT_WORDS:
         return False
     a_kinds, b_kinds = a.by_kind(), b.by_kind()
     return any(a_kinds[k] != b_kinds[k] for k in a_kinds.keys() & b_kinds.keys())
+
+
+def _one_subject(a: Frame, b: Frame) -> bool:
+    """The same subject, or one said after a pronoun ("I changed my bike lock code")."""
+    if a.subject == b.subject:
+        return True
+    return (not a.subject and b.subject <= a.words) or (not b.subject and a.subject <= b.words)
 
 
 def _same_thing(a: Frame, b: Frame) -> bool:
