@@ -16,6 +16,11 @@ from secondself.answer.prompt import Source
 
 _SPEAKER = re.compile(r"^([A-Z][\w'-]*):\s")
 _WORD = re.compile(r"[A-Za-z][\w'-]*")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_YOU = frozenset("you your yours yourself".split())
+_ME = frozenset("i me my mine myself we us our ours im ive".split())
+_SUGGESTION = re.compile(r"(?:how|what) about\b|why not\b|why don't we\b|shall we\b", re.I)
+_ADVICE = frozenset("could should can might may would try maybe suggest recommend".split())
 _CALENDAR = frozenset(
     """january february march april may june july august september october november december
     monday tuesday wednesday thursday friday saturday sunday""".split()
@@ -65,6 +70,41 @@ def mentions(text: str, name: str) -> bool:
             continue
         return True
     return False
+
+
+def named(text: str, sources: Sequence[Source]) -> set[str]:
+    """Whom a text is about: the speakers of `sources` it names, or, naming none, the names
+    it gives ("When is Tom's birthday?" asks about Tom; "Andrew's dog is Max" is about
+    Andrew, not Max, when Andrew is one of the speakers)."""
+    speaking = speakers(sources)
+    found = names(text, speaking)
+    return (found & speaking) or found
+
+
+def said_of(text: str, people: Collection[str]) -> str:
+    """What a memory says of `people`: all of it when it names one of them; of a turn one of
+    them said, their statements (not their questions, not what they tell "you"); else
+    nothing. All of it when no one is asked about."""
+    if not people or any(mentions(text, p) for p in people):
+        return text
+    if speaker(text) not in people:
+        return ""
+    prefix = _SPEAKER.match(text)
+    body = text[prefix.end() :] if prefix else text
+    stated = [s for s in _SENTENCE.split(body) if not _asks(s) and not _to_you(s)]
+    return " ".join([prefix[1] + ":" if prefix else "", *stated]).strip()
+
+
+def _asks(sentence: str) -> bool:
+    """A question, unless it suggests ("How about biking?" is the speaker's idea)."""
+    return sentence.endswith("?") and not _SUGGESTION.match(sentence)
+
+
+def _to_you(sentence: str) -> bool:
+    """Said of the one spoken to: "you're giving old things new life", not "I hike" nor
+    advice, which is the speaker's own ("you could try biking")."""
+    words = set(re.findall(r"[a-z]+", sentence.lower()))
+    return bool(words & _YOU) and not words & (_ME | _ADVICE)
 
 
 def is_about(text: str, people: Collection[str]) -> bool:

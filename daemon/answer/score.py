@@ -74,8 +74,9 @@ def personal_score(answer: str, sources: Sequence[Source], embedder: Embedder | 
     said = content_words(answer)
     supported: set[str] = set()
     supporting: list[Source] = []
-    for source in people.about_them(sources, people.names(answer, people.speakers(sources))):
-        shared = said & content_words(source.text)
+    who = people.named(answer, sources)
+    for source in sources:
+        shared = said & content_words(people.said_of(source.text, who))
         if shared:
             supported |= shared
             supporting.append(source)
@@ -98,9 +99,10 @@ def novel_grounding(sentence: str, question: str, sources: Sequence[Source]) -> 
     if not novel:
         return 1.0
     # "Andrew makes jewellery" is not grounded by Audrey saying "I make jewellery".
-    speaking = people.speakers(sources)
-    named = people.names(question, speaking) | people.names(sentence, speaking)
+    who = people.named(question, sources) | (
+        people.named(sentence, sources) & people.speakers(sources)
+    )
     known: set[str] = set()
-    for source in people.about_them(sources, named):
-        known |= content_words(source.text)
+    for source in sources:
+        known |= content_words(people.said_of(source.text, who))
     return len(novel & known) / len(novel)

@@ -2,10 +2,11 @@
 the frame they sit in, so that two statements can be told apart by their values alone.
 
 "My office is on the second floor" and "We moved, my office is now on the fifth floor" have
-one frame (subject "my office", the words {floor}, about "i") and one value each, of one
+one frame (about "office", the words {office, floor}, of "i") and one value each, of one
 kind, that differ: the newer states a new value of the same thing. The frame ignores what
 says nothing about the thing itself: articles, fillers ("remember that", "so"), words that
-announce a change ("now", "moved", "anymore") and clauses made only of them ("we moved,").
+announce a change ("now", "moved", "anymore") and the clauses without a value beside one
+with it ("we moved,", "Claire left,").
 
 What is no single current fact has no frame: questions, negations, more than one sentence,
 long texts, a vague subject ("it is ..."), and events, said in the past tense ("I visited

@@ -4,6 +4,8 @@ the hedge is one sentence, never a raw memory."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from secondself.answer import people
@@ -11,6 +13,15 @@ from secondself.answer.hedge import hedge
 from secondself.answer.phrases import DONT_KNOW
 from secondself.answer.prompt import Source
 from secondself.answer.score import novel_grounding, personal_score
+from secondself.answer.turn import Conversation
+from secondself.core.bus import Bus
+from tests.support.fakes import (
+    ListMemory,
+    RecordingSpeaker,
+    ScriptedAnswerModel,
+    ScriptedTranscriber,
+    ToneSynthesizer,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -73,7 +84,7 @@ def test_the_score_falls_when_the_answer_rests_on_someone_else() -> None:
     sources = [AUDREY_JEWELLERY, ANDREW_WALK]
     theirs = personal_score("Audrey makes jewelry out of recycled stuff.", sources, None)
     borrowed = personal_score("Andrew makes jewelry out of recycled stuff.", sources, None)
-    assert theirs.supporting_ids == (1,) and borrowed.supporting_ids == (2,)
+    assert theirs.supporting_ids == (1,)
     assert borrowed.grounding < 0.5 < theirs.grounding
     assert borrowed.score < theirs.score - 20
 
@@ -110,3 +121,51 @@ def test_the_hedge_never_reads_out_a_raw_memory(sources: list[Source]) -> None:
 def test_the_hedge_says_nothing_of_someone_else() -> None:
     tom = Source(5, "Anna's birthday is on June 3", "", 0.8)
     assert hedge("When is Tom's birthday?", [tom]) == DONT_KNOW
+
+
+def converse(memories: tuple[str, ...], model_says: str) -> Conversation:
+    return Conversation(
+        Bus(),
+        ScriptedTranscriber([]),
+        ListMemory(Bus(), memories),
+        ScriptedAnswerModel([model_says]),
+        ToneSynthesizer(),
+        RecordingSpeaker(),
+    )
+
+
+def test_a_question_about_someone_the_memories_are_not_about_is_declined() -> None:
+    talk = converse(("Anna's birthday is on June 3",), "Tom's birthday is on June 3.")
+    result = asyncio.run(talk.answer("When is Tom's birthday?"))
+    assert result.reply == DONT_KNOW
+    assert talk.last_score is not None and talk.last_score.score == 0
+
+
+def test_the_other_side_of_a_chat_does_not_answer_for_someone_else() -> None:
+    turns = (
+        "Audrey: I love making jewelry out of recycled stuff.",
+        "Andrew: I took Toby for a long walk in the park today.",
+    )
+    borrowed = converse(turns, "Andrew makes jewelry out of recycled objects.")
+    result = asyncio.run(borrowed.answer("What type of jewelry does Andrew make?"))
+    assert result.reply == DONT_KNOW
+    theirs = converse(turns, "Audrey makes jewelry out of recycled stuff.")
+    result = asyncio.run(theirs.answer("What type of jewelry does Audrey make?"))
+    assert result.reply == "Audrey makes jewelry out of recycled stuff."
+    assert theirs.last_score is not None and theirs.last_score.score > 50
+
+
+def test_what_a_speaker_asks_or_tells_you_is_not_said_of_them() -> None:
+    turn = (
+        "Andrew: It's great that you're giving recycled objects new life. Do you sell it? I hike."
+    )
+    assert people.said_of(turn, {"Andrew"}) == "Andrew: I hike."
+    assert people.said_of(turn, {"Audrey"}) == ""
+    assert people.said_of("Audrey: Andrew's dog is Toby.", {"Andrew"}).endswith("Toby.")
+    assert people.said_of("My dog is called Biscuit", set()) == "My dog is called Biscuit"
+
+
+def test_whom_a_text_is_about_speakers_first() -> None:
+    sources = [AUDREY_JEWELLERY, ANDREW_WALK]
+    assert people.named("Andrew's childhood dog is Max.", sources) == {"Andrew"}
+    assert people.named("When is Tom's birthday?", sources) == {"Tom"}
