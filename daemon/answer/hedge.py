@@ -16,12 +16,12 @@ _LOWER_FIRST = frozenset("you your yours".split())
 
 
 def hedge(question: str, sources: Sequence[Source]) -> str:
-    """ "I'm not sure, but you told me that your office is on the fifth floor.", or, when no
-    short note is both close to the question and about the people it names, DONT_KNOW."""
-    named = people.names(question, people.speakers(sources))
+    """A short note of the user's, close to the question and about whom it asks, said back
+    ("I'm not sure, but you told me that your office is on the fifth floor."); with none,
+    DONT_KNOW."""
     close = [
         s
-        for s in people.about_them(sources, named)
+        for s in people.about_them(sources, people.named(question, sources))
         if s.similarity >= RELEVANT and _one_short_note(s.text)
     ]
     if not close:

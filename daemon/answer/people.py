@@ -4,7 +4,9 @@ its words give, so that what is said of one person is held only to memories abou
 An imported chat holds both sides of a conversation: "Audrey: I make jewellery out of
 recycled things" says nothing of Andrew, though it is close in meaning to "What jewellery
 does Andrew make?". A memory is about a person when that person says it or it names them,
-other than as the one spoken to ("Hey Andrew! ...", "Thanks, Andrew!").
+other than as the one spoken to ("Hey Andrew! ...", "Thanks, Andrew!"); and of a turn they
+said, what it says of them is their statements, not their questions nor what they tell the
+other ("Andrew: It's great that you make jewellery" is about Audrey).
 """
 
 from __future__ import annotations
