@@ -48,9 +48,14 @@ class Outcome:
 
 
 def says(answer: str, value: str) -> bool:
-    """Whether the answer says one of the value's alternatives ("fifth|5th"), as words."""
+    """Whether the answer says one of the value's alternatives ("fifth|5th"), as words; a
+    number may go on in letters ("8:15" in "8:15pm"), not in digits ("4" is not in "14")."""
     text = answer.lower()
-    return any(re.search(rf"\b{re.escape(v.strip().lower())}\b", text) for v in value.split("|"))
+    for v in (v.strip().lower() for v in value.split("|")):
+        end = r"(?!\d)" if v[-1].isdigit() else r"\b"
+        if re.search(rf"(?<![\w:.]){re.escape(v)}{end}", text):
+            return True
+    return False
 
 
 def load(path: Path) -> list[dict[str, object]]:

@@ -74,7 +74,7 @@ class PersonaMemory:
             results = self._search(question, replace(where, since=None, until=None), k, False)
         recalled = [self._source(r, now) for r in results]
         # Two memories giving one thing two values: the newer wins (a listing lists them all).
-        return list(recalled if ask.listing else conflicts.settle(recalled))
+        return list(recalled if ask.listing else conflicts.settle(question, recalled))
 
     def _search(
         self, question: str, where: SearchFilter, k: int, listing: bool

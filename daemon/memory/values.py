@@ -21,6 +21,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from secondself.memory import value_words
+from secondself.memory.value_words import Token, Value
+
 MAX_CHARS = 300
 MAX_WORDS = 25
 MAX_SUBJECT_WORDS = 6
@@ -81,51 +84,6 @@ _MANY = frozenset(
     drink drinks speak speaks collect collects own owns have has""".split()
 )
 
-_MONTHS = (
-    "january february march april may june july august september october november december"
-).split()
-_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
-_COLOURS = frozenset(
-    """red blue green yellow black white grey gray brown pink purple orange silver gold
-    beige navy teal turquoise maroon violet cream""".split()
-)
-_NUMBER_WORDS = {
-    w: n
-    for n, w in enumerate(
-        """zero one two three four five six seven eight nine ten eleven twelve thirteen
-        fourteen fifteen sixteen seventeen eighteen nineteen twenty""".split()
-    )
-} | {
-    w: 10 * n
-    for n, w in enumerate("_ _ _ thirty forty fifty sixty seventy eighty ninety".split())
-    if n > 2
-}
-_ORDINALS = {
-    w: n + 1
-    for n, w in enumerate(
-        """first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth
-        thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth
-        twentieth""".split()
-    )
-}
-_CONTRACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b(I)'m\b", re.I), r"\1 am"),
-    (re.compile(r"\b(he|she|it|that|there|what|name)'s\b", re.I), r"\1 is"),
-    (re.compile(r"\b(\w+)'re\b", re.I), r"\1 are"),
-    (re.compile(r"\b(\w+)'ve\b", re.I), r"\1 have"),
-    (re.compile(r"\b(\w+)'ll\b", re.I), r"\1 will"),
-    (re.compile(r"\b(\w+)'d\b", re.I), r"\1 would"),
-    (re.compile(r"\b(Dr|Mr|Mrs|Ms|Prof|St)\.", re.I), r"\1"),  # not the end of a sentence
-    (re.compile(r"\bfavorite\b", re.I), "favourite"),
-    (re.compile(r"\bcolor\b", re.I), "colour"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Value:
-    kind: str  # number | time | date | colour | name | code
-    text: str  # normalised: "5" for "fifth", "15:00" for "3pm", "okafor"
-
 
 @dataclass(frozen=True, slots=True)
 class Frame:
@@ -145,9 +103,10 @@ class Frame:
 
 
 @dataclass(frozen=True, slots=True)
-class _Token:
-    word: str  # lower case
-    value: Value | None
+class _Loose:
+    words: tuple[str, ...]  # content words in order
+    owners: frozenset[str]  # whose things it speaks of: "i" (mine, ours, or no one's), "anna's"
+    kinds: dict[str, tuple[str, ...]]  # values by kind
 
 
 def updates(new_text: str, old_text: str) -> bool:
@@ -160,11 +119,9 @@ def updates(new_text: str, old_text: str) -> bool:
     new_kinds, old_kinds = new.by_kind(), old.by_kind()
     if {k: len(v) for k, v in new_kinds.items()} != {k: len(v) for k, v in old_kinds.items()}:
         return False  # "at 3pm" and "in room 4": two facts, not two values of one
-    changed = {k for k in new_kinds if new_kinds[k] != old_kinds[k]}
-    if not changed:
-        return False  # the same values: a repeat
-    if "name" in changed and len(changed) > 1:
-        return False  # a name that changes with the rest tells two things apart (flights)
+    changed = _changed(new_kinds, old_kinds)
+    if not _one_thing_changed(new_kinds, old_kinds):
+        return False  # the same values (a repeat), or two things (two flights)
     many = new.many_valued or old.many_valued
     return not many or changed == {"number"}  # "I have two cats" -> "three", never "like"
 
@@ -177,8 +134,54 @@ def differ_in_value(a_text: str, b_text: str) -> bool:
         return False
     if not _one_subject(a, b) or len(a.words ^ b.words) > MAX_DIFFERENT_WORDS:
         return False
-    a_kinds, b_kinds = a.by_kind(), b.by_kind()
-    return any(a_kinds[k] != b_kinds[k] for k in a_kinds.keys() & b_kinds.keys())
+    return _one_thing_changed(a.by_kind(), b.by_kind())
+
+
+def may_differ(a_text: str, b_text: str, *, loosely: bool = False) -> bool:
+    """Loosest: two short statements of a current single value, each naming first what the
+    other is about too (`loosely`: one of them), with a value of one kind that differs,
+    however they are built ("My GP is Dr Walsh", "I've switched GP, it's Dr Mensah now").
+    Either may be out of date."""
+    if len(a_text) > MAX_CHARS or len(b_text) > MAX_CHARS:
+        return False  # no single fact (and kept out of the cache)
+    a, b = _loose(a_text), _loose(b_text)
+    if a is None or b is None or not a.words or not b.words or a.owners != b.owners:
+        return False  # whose: my dog, my neighbour's dog (but "they changed our code")
+    named = [a.words[0] in b.words, b.words[0] in a.words]
+    if not (any(named) if loosely else all(named)):
+        return False  # what each is about (not "my sister lives ...", "my brother lives ...")
+    return _one_thing_changed(a.kinds, b.kinds)
+
+
+@functools.lru_cache(maxsize=4096)
+def _loose(text: str) -> _Loose | None:
+    """A statement's content words, in order, whose things they are, its values by kind."""
+    said = _one_statement(text)
+    if said is None:
+        return None
+    tokens = [t for clause in _CLAUSES.split(said[0]) for t in _clause(clause)]
+    if _is_past(tokens) or any(_is_many(tokens, n) for n in range(len(tokens))):
+        return None
+    words = tuple(_stem(t.word) for t in tokens if t.value is None and _is_content(t.word))
+    owners = {_PEOPLE[t.word] for t in tokens if t.word in _POSSESSIVES}
+    owners.update(t.word for t in tokens if t.word.endswith("'s"))
+    kinds: dict[str, tuple[str, ...]] = {}
+    for t in tokens:
+        if t.value is not None:
+            kinds[t.value.kind] = (*kinds.get(t.value.kind, ()), t.value.text)
+    return _Loose(words, frozenset(owners or {"i"}), kinds)
+
+
+def _changed(a: dict[str, tuple[str, ...]], b: dict[str, tuple[str, ...]]) -> set[str]:
+    """The kinds of value both have, with other values."""
+    return {k for k in a.keys() & b.keys() if a[k] != b[k]}
+
+
+def _one_thing_changed(a: dict[str, tuple[str, ...]], b: dict[str, tuple[str, ...]]) -> bool:
+    """Some value changed, and not a name along with the rest: a name that changes with
+    the time tells two things apart ("the flight to Rome at 9", "the flight to Oslo at 7")."""
+    changed = _changed(a, b)
+    return bool(changed) and not ("name" in changed and len(changed) > 1)
 
 
 def _one_subject(a: Frame, b: Frame) -> bool:
@@ -204,22 +207,17 @@ def frame(text: str) -> Frame | None:
 
 @functools.lru_cache(maxsize=4096)  # a saved fact is compared with many candidates
 def _frame(text: str) -> Frame | None:
-    s = re.sub(r"\s+", " ", text.replace("\u2019", "'")).strip()
-    for pattern, replacement in _CONTRACTIONS:
-        s = pattern.sub(replacement, s)
-    speaker = _SPEAKER.match(s)
-    s = FILLERS.sub("", s[speaker.end() :] if speaker else s).rstrip(" .!")
-    if not s or "?" in s or QUESTION.match(s) or NEGATION.search(s) or _ADDING.search(s):
+    said = _one_statement(text)
+    if said is None:
         return None
-    if re.search(r"[.!;]\s+\S", s) or len(s.split()) > MAX_WORDS:
-        return None  # more than one sentence: not a single fact
+    s, speaker = said
     tokens = _statement(s)
     if not tokens or tokens[0].word in _VAGUE or _is_past(tokens):
         return None
     end = _subject_end(tokens)
     if end > MAX_SUBJECT_WORDS:
         return None
-    people = {speaker[1].lower()} if speaker else set()
+    people = {speaker.lower()} if speaker else set()
     people.update(_PEOPLE[t.word] for t in tokens if t.word in _PEOPLE)
     subject = {_stem(t.word) for t in tokens[:end] if _is_content(t.word)}
     predicate = [t for t in tokens[end:] if t.value is None and _is_content(t.word)]
@@ -233,7 +231,21 @@ def _frame(text: str) -> Frame | None:
     )
 
 
-def _statement(s: str) -> list[_Token]:
+def _one_statement(text: str) -> tuple[str, str | None] | None:
+    """The text without fillers and a speaker's name ("Audrey: "), and the name; None for
+    what is no statement of one current fact: a question, a negation, one more of something
+    ("too", "also"), more than one sentence, a long text."""
+    s = value_words.normalise(text)
+    speaker = _SPEAKER.match(s)
+    s = FILLERS.sub("", s[speaker.end() :] if speaker else s).rstrip(" .!")
+    if not s or "?" in s or QUESTION.match(s) or NEGATION.search(s) or _ADDING.search(s):
+        return None
+    if re.search(r"[.!;]\s+\S", s) or len(s.split()) > MAX_WORDS:
+        return None
+    return s, speaker[1] if speaker else None
+
+
+def _statement(s: str) -> list[Token]:
     """The statement's tokens without change words and articles, from the clauses that
     hold its values: "We moved, my office is now on the fifth floor" keeps the second, and
     "Claire left, my manager is Dev now" too."""
@@ -242,81 +254,22 @@ def _statement(s: str) -> list[_Token]:
     return [t for c in (valued or clauses) for t in c]
 
 
-def _clause(clause: str) -> list[_Token]:
-    tokens = _merge(_TOKEN.findall(clause))
-    return [
-        t
-        for t in tokens
-        if t.value is not None or (t.word not in _CHANGE and t.word not in _ARTICLES)
-    ]
+def _clause(clause: str) -> list[Token]:
+    kept: list[Token] = []
+    for t in value_words.tokens(_TOKEN.findall(clause)):
+        if t.value is None and t.word in _CHANGE:
+            if kept and kept[-1].word in ("have", "has", "had"):
+                kept.pop()  # "has changed": the "has" helped the change word, both go
+        elif t.value is not None or t.word not in _ARTICLES:
+            kept.append(t)
+    return kept
 
 
 def _is_content(word: str) -> bool:
     return word not in _FUNCTION and word not in _PEOPLE
 
 
-def _merge(raw: Sequence[str]) -> list[_Token]:
-    """Tokens with adjacent value words joined: "June 3", "0123 456", "Dr Okafor", "3 pm"."""
-    out: list[_Token] = []
-    for n, word in enumerate(raw):
-        low = word.lower()
-        before = out[-1].value if out else None
-        value = _value(word, first=n == 0)
-        if value is None and before is not None and before.kind == "number":
-            if low in ("am", "pm"):
-                out[-1] = _Token(f"{out[-1].word} {low}", Value("time", _clock(before.text, low)))
-                continue
-            if low == "of" and n + 1 < len(raw) and raw[n + 1].lower() in _MONTHS:
-                continue  # "3rd of June"
-        joined = None if value is None or before is None else _join(before, value)
-        if joined is not None:
-            out[-1] = _Token(f"{out[-1].word} {low}", joined)
-        else:
-            out.append(_Token(low, value))
-    return out
-
-
-def _value(word: str, first: bool) -> Value | None:
-    low = word.lower()
-    if m := re.fullmatch(r"(\d{1,2})(?::(\d\d))?\s*(am|pm)", low):
-        return Value("time", _clock(m[1], m[3], m[2] or "00"))
-    if re.fullmatch(r"\d{1,2}:\d\d", low):
-        return Value("time", low.zfill(5))
-    if m := re.fullmatch(r"(\d+)(?:st|nd|rd|th)", low):
-        return Value("number", str(int(m[1])))
-    if re.fullmatch(r"\d+(?:[.,/-]\d+)*%?", low):
-        return Value("number", low)
-    if low in _NUMBER_WORDS:
-        return Value("number", str(_NUMBER_WORDS[low]))
-    if low in _ORDINALS:
-        return Value("number", str(_ORDINALS[low]))
-    if low.rstrip("s") in _WEEKDAYS or (low in _MONTHS and (word[0].isupper() or low != "may")):
-        return Value("date", low.rstrip("s") if low.rstrip("s") in _WEEKDAYS else low)
-    if low in _COLOURS:
-        return Value("colour", low)
-    if re.search(r"\d", low) and re.search(r"[a-z]", low):
-        return Value("code", low)
-    if word[0].isupper() and not first and word != "I" and low not in _PEOPLE:
-        return Value("name", low)
-    return None
-
-
-def _join(before: Value, after: Value) -> Value | None:
-    kinds = {before.kind, after.kind}
-    if kinds == {"number"} or kinds == {"name"}:
-        return Value(before.kind, f"{before.text} {after.text}")
-    if kinds <= {"number", "date"} and "date" in kinds:
-        parts = sorted(f"{before.text} {after.text}".split(), key=lambda p: (p.isdigit(), p))
-        return Value("date", " ".join(parts))  # "4 may" and "may 4" are one date
-    return None
-
-
-def _clock(hour: str, half: str, minutes: str = "00") -> str:
-    h = int(hour) % 12 + (12 if half == "pm" else 0)
-    return f"{h:02d}:{minutes}"
-
-
-def _subject_end(tokens: Sequence[_Token]) -> int:
+def _subject_end(tokens: Sequence[Token]) -> int:
     """Where the predicate starts: after a leading pronoun, else at the first copula,
     auxiliary or preposition. Values before it name the thing ("my sister Anna", "the red
     key", "page 3"); a text with no predicate ("meeting notes page 3") has no values."""
@@ -328,7 +281,7 @@ def _subject_end(tokens: Sequence[_Token]) -> int:
     return len(tokens)
 
 
-def _is_past(tokens: Sequence[_Token]) -> bool:
+def _is_past(tokens: Sequence[Token]) -> bool:
     """An event, told in the past tense: "I met Tom", "we visited Rome" (not "is called")."""
     for n, t in enumerate(tokens):
         if t.value is not None or t.word in _NOT_PAST:
@@ -339,7 +292,7 @@ def _is_past(tokens: Sequence[_Token]) -> bool:
     return False
 
 
-def _is_many(tokens: Sequence[_Token], n: int) -> bool:
+def _is_many(tokens: Sequence[Token], n: int) -> bool:
     """A many-valued verb: like, visit ... and "have" unless it helps another verb
     ("has been", "have got")."""
     word = tokens[n].word

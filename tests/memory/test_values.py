@@ -12,25 +12,36 @@ from secondself.memory import supersede, values
 
 pytestmark = pytest.mark.unit
 
-VARIED = Path(__file__).parents[1] / "data" / "updates_varied.jsonl"
-HELD_OUT = Path(__file__).parents[1] / "data" / "updates_heldout.jsonl"
-# Measured on the development set (25 of 30) and on phrasings not tuned on (7 of 15).
-MIN_FOUND = {VARIED.name: 25, HELD_OUT.name: 7}
+DATA = Path(__file__).parents[1] / "data"
+VARIED = DATA / "updates_varied.jsonl"  # the development set
+HELD_OUT = DATA / "updates_heldout.jsonl"  # written after tuning (then two bugs fixed on it)
+HELD_OUT_2 = DATA / "updates_heldout2.jsonl"  # written after all tuning, never tuned on
+SETS = [VARIED, HELD_OUT, HELD_OUT_2]
+# (updates found at least, look-alikes retired at most), as measured: a floor, not a goal.
+MEASURED = {VARIED.name: (25, 0), HELD_OUT.name: (7, 0), HELD_OUT_2.name: (3, 1)}
 
 
 def labelled(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("path", [VARIED, HELD_OUT], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SETS, ids=lambda p: p.name)
 def test_updates_in_many_words_are_found_and_look_alikes_are_not(path: Path) -> None:
     pairs = labelled(path)
-    assert len(pairs) >= 30 and {p["supersedes"] for p in pairs} == {True, False}
+    assert len(pairs) >= 20 and {p["supersedes"] for p in pairs} == {True, False}
     said = [(p, supersede.supersedes(str(p["new"]), str(p["old"]), 1.0)) for p in pairs]
     false_supersedes = [p["why"] for p, got in said if got and not p["supersedes"]]
     found = sum(got for p, got in said if p["supersedes"])
-    assert false_supersedes == []
-    assert found >= MIN_FOUND[path.name]
+    least_found, most_false = MEASURED[path.name]
+    assert found >= least_found and len(false_supersedes) <= most_false, false_supersedes
+
+
+def test_the_development_set_has_forty_pairs_and_more_of_many_shapes() -> None:
+    pairs = labelled(VARIED)
+    assert len(pairs) >= 40 and sum(bool(p["supersedes"]) for p in pairs) >= 20
+    assert all(
+        p["question"] and p["new_value"] and p["old_value"] for p in pairs if p["supersedes"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -96,6 +107,16 @@ def test_a_count_may_change_with_a_many_valued_verb_and_nothing_else() -> None:
 
 def test_a_repeat_is_no_update() -> None:
     assert not values.updates("My shoe size is 9 now", "My shoe size is 9")
+
+
+def test_may_differ_needs_what_each_is_about_and_whose() -> None:
+    gp = ("My GP is Dr Walsh", "I've switched GP, it's Dr Mensah now")
+    assert values.may_differ(*gp) and not values.updates(gp[1], gp[0])
+    boiler = ("Our boiler engineer is Kev", "We use Marta for the boiler now")
+    assert values.may_differ(*boiler, loosely=True) and not values.may_differ(*boiler)
+    assert not values.may_differ("My dog is called Rex", "My neighbour's dog is called Max")
+    assert not values.may_differ("My sister lives in Paris", "My brother lives in Rome")
+    assert not values.may_differ("I visited Rome in May", "I visited Paris in June")
 
 
 def test_differ_in_value_is_looser_but_needs_one_subject() -> None:
