@@ -78,6 +78,9 @@ _PAST = frozenset(
 _NOT_PAST = frozenset("red bed shed need feed seed speed".split())  # not verbs in the past
 # "too", "also": one more, not another value ("I work from home on Fridays too").
 _ADDING = re.compile(r"\b(?:too|also|as well|another|either)\b", re.I)
+_VERBS = frozenset(
+    "go come start open close live work leave arrive meet take run stay begin end use".split()
+)
 _MANY = frozenset(
     """like likes love loves enjoy enjoys hate hates adore adores know knows meet meets see
     sees visit visits want wants need needs play plays watch watches read reads eat eats
@@ -160,8 +163,10 @@ def _loose(text: str) -> _Loose | None:
     if said is None:
         return None
     tokens = [t for clause in _CLAUSES.split(said[0]) for t in _clause(clause)]
-    if _is_past(tokens) or any(_is_many(tokens, n) for n in range(len(tokens))):
+    if not tokens or _is_past(tokens) or any(_is_many(tokens, n) for n in range(len(tokens))):
         return None
+    if not _has_verb(value_words.tokens(_TOKEN.findall(said[0]))):
+        return None  # a label ("Shopping item 3: oat milk"), not a statement
     words = tuple(_stem(t.word) for t in tokens if t.value is None and _is_content(t.word))
     owners = {_PEOPLE[t.word] for t in tokens if t.word in _POSSESSIVES}
     owners.update(t.word for t in tokens if t.word.endswith("'s"))
@@ -213,6 +218,8 @@ def _frame(text: str) -> Frame | None:
     s, speaker = said
     tokens = _statement(s)
     if not tokens or tokens[0].word in _VAGUE or _is_past(tokens):
+        return None
+    if not _has_verb(value_words.tokens(_TOKEN.findall(s))):  # change words are verbs too
         return None
     end = _subject_end(tokens)
     if end > MAX_SUBJECT_WORDS:
@@ -279,6 +286,22 @@ def _subject_end(tokens: Sequence[Token]) -> int:
         if t.word in _AUX or t.word in _PREPOSITIONS:
             return n
     return len(tokens)
+
+
+def _has_verb(tokens: Sequence[Token]) -> bool:
+    """A statement says something: a copula or helper, a leading pronoun ("I keep ..."), a
+    verb in -s or -ed ("lands", "moved") or a common verb ("the kids go ..."); "single
+    memory after 32" or "page 3 about the budget" is a label, not a statement."""
+    if tokens[0].word in _PEOPLE and tokens[0].word not in _POSSESSIVES:
+        return True
+    return any(t.word in _AUX or t.word in _VERBS or _inflected(t, n) for n, t in enumerate(tokens))
+
+
+def _inflected(t: Token, n: int) -> bool:
+    """A word after the first in -s or -ed: a verb, or a plural the verb is beside."""
+    if not n or t.value is not None or t.word.endswith(("ss", "'s")):
+        return False
+    return t.word.endswith("s") or (len(t.word) > 4 and t.word.endswith("ed"))
 
 
 def _is_past(tokens: Sequence[Token]) -> bool:

@@ -85,3 +85,10 @@ def test_the_score_is_less_sure_of_an_answer_from_a_disputed_memory() -> None:
     disputed = personal_score(answer, conflicts.settle(QUESTION, [old, alone]), None)
     assert not undisputed.disputed and disputed.disputed
     assert disputed.score <= 0.75 * undisputed.score
+
+
+def test_items_of_a_list_are_no_conflict() -> None:
+    items = [
+        recalled(n, f"Shopping item {n}: oat milk and bread", 0.6, float(n)) for n in (1, 2, 3)
+    ]
+    assert conflicts.settle("What is on my shopping list?", items) == items
