@@ -7,8 +7,8 @@ memories recalled for one question:
 
 - they conflict: the newer updates the older by the rule the writer uses
   (`supersede.supersedes`), or, more loosely, they are about one subject and a value of one
-  kind differs (`values.differ_in_value`): the older is left out;
-  the newer is marked disputed: an answer from it is less sure;
+  kind differs (`values.differ_in_value`): the older is left out and the newer is marked
+  disputed (an answer from it is less sure);
 - they may conflict: they name first what they are about and a value of one kind differs
   (`values.may_differ`, which also catches look-alikes: two keys of two colours): when the
   newer holds all the question asks of the older, the older is left out (and the newer is
