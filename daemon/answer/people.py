@@ -4,9 +4,10 @@ its words give, so that what is said of one person is held only to memories abou
 An imported chat holds both sides of a conversation: "Audrey: I make jewellery out of
 recycled things" says nothing of Andrew, though it is close in meaning to "What jewellery
 does Andrew make?". A memory is about a person when that person says it or it names them,
-other than as the one spoken to ("Hey Andrew! ...", "Thanks, Andrew!"); and of a turn they
+other than as the one spoken to ("Hey Andrew! ...", "Thanks, Andrew!"). Of a turn they
 said, what it says of them is their statements, not their questions nor what they tell the
-other ("Andrew: It's great that you make jewellery" is about Audrey).
+other; what the other tells "you" is of them ("Andrew: It's great that you make jewellery"
+is about Audrey: a chat is taken to have two sides).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from secondself.answer.prompt import Source
 
 _SPEAKER = re.compile(r"^([A-Z][\w'-]*):\s")
 _WORD = re.compile(r"[A-Za-z][\w'-]*")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+")  # '... called "Savana." What ...'""
 _YOU = frozenset("you your yours yourself".split())
 _ME = frozenset("i me my mine myself we us our ours im ive".split())
 _SUGGESTION = re.compile(r"(?:how|what) about\b|why not\b|why don't we\b|shall we\b", re.I)
@@ -84,17 +85,19 @@ def named(text: str, sources: Sequence[Source]) -> set[str]:
 
 
 def said_of(text: str, people: Collection[str]) -> str:
-    """What a memory says of `people`: all of it when it names one of them; of a turn one of
-    them said, their statements (not their questions, not what they tell "you"); else
-    nothing. All of it when no one is asked about."""
+    """What a memory says of `people`: all of it when it names one of them; of a chat turn
+    one of them said, their statements (not their questions, not what they tell "you"); of
+    one someone else said, what they tell "you" (the other side of the chat); else nothing.
+    All of it when no one is asked about."""
     if not people or any(mentions(text, p) for p in people):
         return text
-    if speaker(text) not in people:
-        return ""
     prefix = _SPEAKER.match(text)
-    body = text[prefix.end() :] if prefix else text
-    stated = [s for s in _SENTENCE.split(body) if not _asks(s) and not _to_you(s)]
-    return " ".join([prefix[1] + ":" if prefix else "", *stated]).strip()
+    if prefix is None:
+        return ""
+    sentences = [s for s in _SENTENCE.split(text[prefix.end() :]) if not _asks(s)]
+    if prefix[1] in people:
+        return " ".join([prefix[1] + ":", *(s for s in sentences if not _to_you(s))])
+    return " ".join(s for s in sentences if _to_you(s))
 
 
 def _asks(sentence: str) -> bool:

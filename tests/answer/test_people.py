@@ -160,7 +160,11 @@ def test_what_a_speaker_asks_or_tells_you_is_not_said_of_them() -> None:
         "Andrew: It's great that you're giving recycled objects new life. Do you sell it? I hike."
     )
     assert people.said_of(turn, {"Andrew"}) == "Andrew: I hike."
-    assert people.said_of(turn, {"Audrey"}) == ""
+    # ... and what Andrew tells "you" is of the other side of the chat, not his questions.
+    assert people.said_of(turn, {"Audrey"}) == (
+        "It's great that you're giving recycled objects new life."
+    )
+    assert people.said_of("Andrew: I hike.", {"Audrey"}) == ""
     assert people.said_of("Audrey: Andrew's dog is Toby.", {"Andrew"}).endswith("Toby.")
     assert people.said_of("My dog is called Biscuit", set()) == "My dog is called Biscuit"
 
