@@ -76,15 +76,7 @@ def direct_answer(
     about = content_words(question) - _GENERIC
     if not about <= content_words(best.text):
         return None
-    if _outdated(best):
-        return None
     return best
-
-
-def _outdated(source: Source) -> bool:
-    """A newer recalled memory may give it another value (`conflicts.py`): the model, shown
-    both, answers instead."""
-    return isinstance(source, Recalled) and source.outdated
 
 
 _DID = {Kind.VOICE_NOTE: "recorded", Kind.DOCUMENT_CHUNK: "saved"}  # others: "told me"

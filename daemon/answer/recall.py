@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from secondself.answer import conflicts
 from secondself.answer.prompt import Source
 from secondself.answer.question import asked
-from secondself.answer.recalled import Recalled as Recalled  # where listing answers find it
 from secondself.memory import happened as happenings
 from secondself.memory.model import Kind, Origin, SearchFilter, SearchResult
 from secondself.memory.spoken_dates import natural_date, spoken_time
@@ -31,6 +29,15 @@ FORGET_SIMILARITY = 0.55  # "forget X" without a literal match forgets one close
 # What the user told or showed us; our own past answers are kept (for the web page and so
 # forgetting a memory removes the turns that quoted it) but are not evidence.
 RECALLED_KINDS = tuple(k for k in Kind if k is not Kind.CONVERSATION_TURN)
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled(Source):
+    """A recalled memory with what a listing answer says of it: its kind and its time."""
+
+    kind: Kind = Kind.NOTE
+    created: float = 0.0  # unix seconds
+    said_when: str = ""  # relative to the recall: "yesterday at 14:05"
 
 
 def _relevant(r: SearchResult) -> bool:
@@ -73,9 +80,7 @@ class PersonaMemory:
         if not results and span is not None and not ask.listing:
             # "What did I say about the boiler yesterday?" told today: the words still find it.
             results = self._search(question, replace(where, since=None, until=None), k, False)
-        recalled = [self._source(r, now) for r in results]
-        # Two memories giving one thing two values: the newer wins (a listing lists them all).
-        return list(recalled if ask.listing else conflicts.settle(question, recalled))
+        return [self._source(r, now) for r in results]
 
     def _search(
         self, question: str, where: SearchFilter, k: int, listing: bool

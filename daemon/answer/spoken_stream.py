@@ -9,9 +9,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from secondself.answer.control import TurnControl
-from secondself.answer.hedge import hedge
 from secondself.answer.prompt import Source
-from secondself.answer.score import novel_grounding
+from secondself.answer.score import hedge, novel_grounding
 from secondself.core.events import AnswerDone, AnswerToken
 from secondself.core.protocols import Speaker, Speech
 from secondself.voice.sentences import SentenceSplitter
@@ -29,7 +28,7 @@ class Grounding:
         return novel_grounding(sentence, self.question, self.sources) >= self.minimum
 
     def hedge(self) -> str:
-        return hedge(self.question, self.sources)
+        return hedge(self.sources)
 
 
 class SpokenStream:

@@ -1,7 +1,7 @@
-"""When does a new memory supersede an older one? Two small, explainable rules.
+"""When does a new memory supersede an older one? A small, explainable rule.
 
-The fast path is a grammar of single-valued relations: both memories must parse as one
-short statement SUBJECT RELATION OBJECT, where RELATION holds a single value at a time:
+Both memories must parse as one short statement SUBJECT RELATION OBJECT, where RELATION
+is one that holds a single value at a time:
 
 - naming:    "my dog is called Rex", "my dog's name is Rex", "my boss is named Tom"
 - residence: "I live in Leeds", "my sister lives in Paris", "we moved to York"
@@ -14,11 +14,7 @@ short statement SUBJECT RELATION OBJECT, where RELATION holds a single value at 
 and then: the same subject and relation, a different object, neither negated nor a
 question, and embedding similarity at least MIN_SIMILARITY (a guard against two
 statements that merely parse alike). Likes, haves and other many-valued verbs never
-supersede.
-
-Anything else said in other words is judged by its values (`values.py`): the same frame
-("my office is on the _ floor") with a different value ("second" -> "fifth"). The later
-`valid_from` wins, so importing old notes cannot retire newer facts.
+supersede. The later `valid_from` wins, so importing old notes cannot retire newer facts.
 """
 
 from __future__ import annotations
@@ -27,15 +23,19 @@ import functools
 import re
 from dataclasses import dataclass
 
-from secondself.memory import values
-
 MIN_SIMILARITY = 0.3  # MiniLM: 0.39-0.96 on the labelled updates; the parse decides
 MAX_CHARS = 400  # far more than MAX_WORDS words take
 MAX_WORDS = 25
 MAX_SUBJECT_WORDS = 6
 MAX_OBJECT_WORDS = 12
 
-_FILLERS, _NEGATION, _QUESTION = values.FILLERS, values.NEGATION, values.QUESTION
+_FILLERS = re.compile(
+    r"^(?:(?:please\s+)?remember\s+(?:that\s+)?|note\s+(?:that\s+)?|actually,?\s+|"
+    r"so,?\s+|now,?\s+|ok(?:ay)?,?\s+|fyi,?\s+|by the way,?\s+|just so you know,?\s+|"
+    r"from now on,?\s+|no,?\s+)+"
+)
+_NEGATION = re.compile(r"n't\b|\bnot\b|\bnever\b|\bno longer\b|\bnobody\b|\bnothing\b")
+_QUESTION = re.compile(r"^(?:what|who|where|when|why|how|which|is|are|do|does|did|can)\b")
 _REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bname's\b"), "name is"),
     (re.compile(r"^(.+?)'s\s+names?\s+(?:is|are)\s+"), r"\1 is called "),
@@ -155,19 +155,9 @@ def same_subject(new: Statement, old: Statement) -> bool:
 
 
 def supersedes(new_text: str, old_text: str, similarity: float) -> bool:
-    """True when `new_text` states a different value for the same thing as `old_text`:
-    by the grammar above, or, said any other way, by its values (`values.updates`)."""
+    """True when `new_text` states a different value for the same thing as `old_text`."""
     if similarity < MIN_SIMILARITY:
         return False
-    return _by_grammar(new_text, old_text) or values.updates(new_text, old_text)
-
-
-def may_update(text: str) -> bool:
-    """Whether a newer memory could supersede this one, or this one an older one."""
-    return parse(text) is not None or values.frame(text) is not None
-
-
-def _by_grammar(new_text: str, old_text: str) -> bool:
     new, old = parse(new_text), parse(old_text)
     if new is None or old is None:
         return False

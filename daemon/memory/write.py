@@ -117,7 +117,7 @@ class Writer:
                 facts: list[int] = []  # earlier memories of this batch a later one may update
                 for n, it in enumerate(items):
                     self._settle(ids[n], it, matrix[n], probe_vectors.get(n), facts)
-                    if _may_be_updated(it):
+                    if probe_vectors and _may_be_updated(it):
                         facts.append(ids[n])
         except BaseException as exc:
             for rel in written:
@@ -186,7 +186,7 @@ class Writer:
         """Retire what a new memory replaces: the memory it corrects, the fact it updates."""
         if it.corrects is not None:
             self._retire(it.corrects, memory_id)
-        if not _may_update(it):
+        if probe is None:
             return
         candidates = self._similar_facts(memory_id, it.persona, vector, probe, batch_ids)
         if not candidates:
@@ -213,7 +213,7 @@ class Writer:
         memory_id: int,
         persona: str,
         vector: vectors.Matrix,
-        probe: vectors.Matrix | None,
+        probe: vectors.Matrix,
         batch_ids: Sequence[int],
     ) -> list[tuple[int, float]]:
         """The persona's current facts near the text or its probe, most similar first."""
@@ -223,7 +223,7 @@ class Writer:
         # (a rollback would leave it ahead of the log).
         found = {
             i
-            for q in ((vector,) if probe is None else (vector, probe))
+            for q in (vector, probe)
             for i, _ in self._index.nearest(q, SUPERSEDE_CANDIDATES, where, params, maintain=False)
         }
         found.update(batch_ids)  # earlier memories of this batch are not in the graph yet
@@ -257,14 +257,9 @@ def _probe_text(it: NewMemory) -> str | None:
     return None if statement is None else supersede.probe(statement)
 
 
-def _may_update(it: NewMemory) -> bool:
-    """Whether this new memory is checked against older ones (see `supersede.supersedes`)."""
-    return it.check_supersede and _may_be_updated(it)
-
-
 def _may_be_updated(it: NewMemory) -> bool:
     """Whether a newer memory could supersede this one (see `supersede.supersedes`)."""
-    return it.kind in SUPERSEDE_KINDS and supersede.may_update(it.text)
+    return it.kind in SUPERSEDE_KINDS and supersede.parse(it.text) is not None
 
 
 def _disk_full(exc: BaseException) -> bool:

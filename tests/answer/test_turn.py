@@ -213,7 +213,7 @@ def test_an_answer_the_memories_do_not_support_is_not_spoken() -> None:
     made_up = ScriptedAnswerModel(["Biscuit loves cheese and long walks."])
     conversation, *_ = build(["What does my dog like?"], made_up)
     result = asyncio.run(conversation.turn(AUDIO))
-    assert result.reply == "I'm not sure, but you told me that your dog is called Biscuit."
+    assert result.reply == "I'm not sure. What I know is: my dog is called Biscuit."
 
 
 def test_an_unsupported_later_sentence_ends_the_answer() -> None:

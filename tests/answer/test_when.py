@@ -9,10 +9,9 @@ from datetime import datetime
 import pytest
 
 from secondself.answer.direct import listing_answer, to_second_person
-from secondself.answer.hedge import hedge
 from secondself.answer.prompt import Source, build_messages
 from secondself.answer.recall import Recalled
-from secondself.answer.score import novel_grounding
+from secondself.answer.score import hedge, novel_grounding
 from secondself.answer.when import is_when_question, when_answer
 from secondself.memory import happened as happenings
 from secondself.memory.happened import resolve
@@ -89,8 +88,8 @@ def test_an_answer_from_memory_says_the_date_not_yesterday() -> None:
     assert listing_answer("What did I save last year?", [recalled(GROUP)]) == (
         "On 8 May 2023 at 14:00 you told me: you went to a support group on Sunday 7 May 2023."
     )
-    assert hedge("Where did I go?", [recalled(GROUP)]) == (
-        "I'm not sure, but you told me that you went to a support group on Sunday 7 May 2023."
+    assert hedge([recalled(GROUP)]) == (
+        "I'm not sure. What I know is: I went to a support group on Sunday 7 May 2023."
     )
 
 
